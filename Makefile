@@ -1,0 +1,55 @@
+# Two commands for a newcomer: `make demo` (the main job through Airflow) and `make test`.
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+HOME_DIR := $(CURDIR)/.corpus
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+DEMO_ENV := CORPUS_HOME=$(HOME_DIR) \
+	AIRFLOW_HOME=$(HOME_DIR)/airflow \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False
+
+.PHONY: demo test setup lint bench clean stop
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --extra dev
+	touch $@
+
+setup: $(VENV)/.synced  ## create .venv from uv.lock
+
+demo: setup  ## generate the demo delivery, run corpus_refresh through Airflow, show the result
+	@mkdir -p $(HOME_DIR)
+	@$(DEMO_ENV) $(VENV)/bin/corpus demo-data
+	@echo "== migrating Airflow's metadata database ($(HOME_DIR)/airflow)"
+	@$(DEMO_ENV) $(VENV)/bin/airflow db migrate > $(HOME_DIR)/airflow-migrate.log 2>&1 \
+		|| (tail -30 $(HOME_DIR)/airflow-migrate.log; exit 1)
+	@echo "== airflow dags test corpus_refresh (log: $(HOME_DIR)/airflow-dags-test.log)"
+	@$(DEMO_ENV) $(VENV)/bin/airflow dags test corpus_refresh $$(date -u +%F) \
+		> $(HOME_DIR)/airflow-dags-test.log 2>&1 \
+		|| (tail -40 $(HOME_DIR)/airflow-dags-test.log; exit 1)
+	@grep -q "DagRun Finished.*state=success" $(HOME_DIR)/airflow-dags-test.log \
+		|| (tail -40 $(HOME_DIR)/airflow-dags-test.log; echo "DAG run did not succeed"; exit 1)
+	@$(DEMO_ENV) $(VENV)/bin/corpus show
+
+test: setup  ## run the whole test suite (starts SecantusDB, fake-gcs-server, Airflow itself)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+stop:  ## stop the embedded MongoDB-wire server the demo started
+	@CORPUS_HOME=$(HOME_DIR) $(VENV)/bin/corpus services stop
+
+clean: stop
+	rm -rf $(HOME_DIR)

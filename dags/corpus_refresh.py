@@ -1,0 +1,65 @@
+"""corpus_refresh: pull partner catalogs, admit licensed audio, commit a corpus version.
+
+Thin wiring only: every task calls `pipeline.refresh`, the same code as `corpus refresh`.
+The pipeline is imported inside the tasks so DAG parsing stays fast and free of I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2)}
+
+
+@dag(
+    dag_id="corpus_refresh",
+    schedule="@weekly",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["corpus"],
+    params={
+        "partners": Param(None, type=["null", "string"], description="Partners file (YAML)"),
+        "policy": Param(None, type=["null", "string"], description="Corpus policy (YAML)"),
+    },
+    doc_md=__doc__,
+)
+def corpus_refresh():
+    @task
+    def plan(params=None, run_id=None, data_interval_end=None, logical_date=None) -> dict:
+        """Read catalogs, decide licences, record every item; returns batch ids."""
+        from pipeline.airflow_glue import settings_for, task_date
+        from pipeline.refresh import plan as plan_run
+
+        result = plan_run(settings_for(params), run_id, task_date(data_interval_end, logical_date))
+        return {"version": result.version, "batches": result.batches}
+
+    @task
+    def batches_of(planned: dict) -> list[dict]:
+        return [{"version": planned["version"], "batch": b} for b in planned["batches"]]
+
+    @task(max_active_tis_per_dagrun=4)
+    def process_batch(ref: dict, params=None) -> dict:
+        """Fetch, decode, describe and shard one batch of licensed items."""
+        from pipeline.airflow_glue import settings_for
+        from pipeline.refresh import process_batch as run_batch
+
+        return run_batch(settings_for(params), ref["version"], ref["batch"])
+
+    @task(trigger_rule="all_success")
+    def commit(planned: dict, params=None) -> dict:
+        """Write the version manifest last: the version exists from this moment."""
+        from pipeline.airflow_glue import settings_for
+        from pipeline.refresh import commit as commit_version
+
+        return commit_version(settings_for(params), planned["version"])
+
+    planned = plan()
+    processed = process_batch.expand(ref=batches_of(planned))
+    processed >> commit(planned)
+
+
+corpus_refresh()

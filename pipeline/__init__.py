@@ -1,0 +1,1 @@
+"""The ethical corpus pipeline: licensed partner audio in, versioned training corpora out."""

@@ -1,0 +1,70 @@
+"""Typed catalog records: every connector normalises partner data into a `CatalogItem`."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Evidence(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uri: str
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class License(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    uses: list[str] = Field(default_factory=list)
+    territories: list[str] = Field(default_factory=lambda: ["Worldwide"])
+    excluded_territories: list[str] = Field(default_factory=list)
+    valid_from: date | None = None
+    valid_until: date | None = None
+    attribution: str | None = None
+    evidence: Evidence | None = None
+    tdm_opt_out: bool = False
+
+
+class CatalogItem(BaseModel):
+    """One track as a partner delivered it; `audio` is resolved to an absolute location."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    partner: str = Field(min_length=1)
+    track_id: str = Field(min_length=1, max_length=200, pattern=r"^[^\s/:]+$")
+    isrc: str | None = Field(default=None, pattern=r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
+    title: str = Field(min_length=1)
+    artists: list[str] = Field(min_length=1)
+    audio: str = Field(min_length=1)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    license: License
+
+    @field_validator("isrc", mode="before")
+    @classmethod
+    def _normalise_isrc(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.replace("-", "").strip().upper() or None
+        return value
+
+    @property
+    def key(self) -> str:
+        return f"{self.partner}:{self.track_id}"
+
+
+class InvalidRecord(BaseModel):
+    """A record that could not become a `CatalogItem`; it is kept, with why, not dropped."""
+
+    model_config = ConfigDict(frozen=True)
+
+    partner: str
+    track_id: str
+    source: str
+    message: str
+    raw: dict | str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.partner}:{self.track_id}"

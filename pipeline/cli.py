@@ -1,0 +1,224 @@
+"""The `corpus` command: the same code the `corpus_refresh` DAG runs, from a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.config import Settings
+
+console = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="ethical-corpus")
+def main() -> None:
+    """Build AI-training audio corpora only from audio licensed for it, and keep the proof."""
+
+
+@main.command()
+@click.option(
+    "--partners",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Partners file (YAML). Default: the demo delivery.",
+)
+@click.option(
+    "--policy",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Corpus policy (YAML). Default: the strict built-in policy.",
+)
+@click.option("--store", help="gs://bucket/prefix or a folder. Default: $CORPUS_STORE.")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Logical date licences are judged at (default: today, UTC).",
+)
+@click.option("--batch-size", type=click.IntRange(1, 5000), help="Items per shard batch.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object, nothing else.")
+def refresh(partners, policy, store, as_of, batch_size, as_json) -> None:
+    """Pull the partner catalogs, decide licences, and commit a new corpus version."""
+    from pipeline.refresh import run_refresh
+
+    settings = Settings.from_env(
+        partners=partners, policy=policy, store=store, batch_size=batch_size
+    )
+    as_of_date: date | None = as_of.date() if as_of else None
+    try:
+        if as_json:
+            result = run_refresh(settings, as_of=as_of_date)
+            out.print_json(json.dumps(result))
+            return
+        result = _refresh_with_progress(settings, as_of_date)
+    except (ValueError, LookupError, RuntimeError, OSError) as exc:
+        _fail(str(exc))
+    _print_summary(result)
+
+
+def _refresh_with_progress(settings: Settings, as_of: date | None) -> dict:
+    from pipeline.refresh import run_refresh
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("reading catalogs", total=None)
+
+        def on_plan(plan) -> None:
+            bar.update(task, description=f"audio → shards ({plan.version})", total=plan.licensed)
+
+        def on_item(_key: str) -> None:
+            bar.advance(task)
+
+        return run_refresh(settings, as_of=as_of, progress=on_item, on_plan=on_plan)
+
+
+def _print_summary(result: dict) -> None:
+    table = Table(title=f"corpus version {result['version']}", show_header=False)
+    table.add_row("logical date", result["as_of"])
+    table.add_row("accepted tracks", f"[green]{result['accepted']}[/green]")
+    table.add_row("rejected tracks", f"[red]{result['rejected_items']}[/red]")
+    for reason, count in result["rejected"].items():
+        table.add_row(f"  {reason}", str(count))
+    table.add_row("shards written", f"{result['shards']} ({result['rows']} rows)")
+    table.add_row("shards in", result["manifest"].rsplit("/versions/", 1)[0] + "/shards/")
+    if "seconds" in result:
+        table.add_row("seconds", str(result["seconds"]))
+    out.print(table)
+    out.print(f"Manifest: {result['manifest']}", soft_wrap=True)
+    if result.get("example_rejected"):
+        out.print(f"Trace a rejected track:  corpus trace {result['example_rejected']}")
+    if result.get("example_accepted"):
+        out.print(f"Trace an accepted track: corpus trace {result['example_accepted']}")
+
+
+@main.command()
+@click.argument("version", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def show(version: str | None, as_json: bool) -> None:
+    """Summary of one committed version (default: the latest)."""
+    from pipeline.versions import version_summary
+
+    result = version_summary(Settings.from_env(), version)
+    if result is None:
+        _fail(f"no committed version {version!r}" if version else "no committed version yet")
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    _print_summary(result)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def versions(as_json: bool) -> None:
+    """List committed corpus versions (a version exists iff its manifest does)."""
+    from pipeline.versions import list_versions
+
+    rows = list_versions(Settings.from_env())
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("version", "logical date", "accepted", "rejected", "shards", "parent")
+    for row in rows:
+        table.add_row(
+            row["version"],
+            row["as_of"],
+            str(row["accepted"]),
+            str(row["rejected_items"]),
+            str(row["shards"]),
+            row["parent"] or "",
+        )
+    out.print(table)
+
+
+@main.command()
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True)
+def trace(key: str, as_json: bool) -> None:
+    """Every decision about one track: KEY is partner:track_id or an ISRC."""
+    from pipeline.versions import trace_item
+
+    records = trace_item(Settings.from_env(), key)
+    if not records:
+        _fail(f"no record of {key!r} in any run")
+    if as_json:
+        out.print_json(json.dumps(records, default=str))
+        return
+    latest = records[-1]
+    artists = ", ".join(latest.get("artists") or []) or "-"
+    out.print(
+        f"[bold]{latest['item_key']}[/bold]  {latest.get('title') or '-'!r} by {artists}"
+        f"  ISRC {latest.get('isrc') or '-'}"
+    )
+    for rec in records:
+        _print_decision(rec)
+
+
+def _print_decision(rec: dict) -> None:
+    licence = rec.get("license") or {}
+    accepted = rec["status"] == "accepted"
+    state = "[green]ACCEPTED[/green]" if accepted else f"[red]{rec['status'].upper()}[/red]"
+    committed = "committed" if rec["committed"] else "not committed"
+    out.print()
+    out.print(
+        f"version {rec['version']} ({committed}), logical date {rec['as_of']}, "
+        f"policy {rec['policy_hash'][:12]}"
+    )
+    out.print(f"  decision  {state} at the {rec['stage']} stage")
+    if licence:
+        validity = f"{licence.get('valid_from') or '…'} to {licence.get('valid_until') or '…'}"
+        out.print(
+            f"  licence   {licence.get('id')}; uses {', '.join(licence.get('uses') or []) or '-'}"
+            f"; territories {', '.join(licence.get('territories') or []) or '-'}"
+            f"; valid {validity}"
+        )
+    for message in rec.get("messages") or []:
+        out.print(f"  reason    {message}", highlight=False)
+    if rec.get("shard"):
+        out.print(f"  shard     {rec['shard']}")
+
+
+@main.command("demo-data")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), required=False)
+def demo_data(folder: Path | None) -> None:
+    """Write the demo partner delivery (default: $CORPUS_HOME/demo); print its partners file."""
+    from pipeline.demo import ensure_demo_delivery
+
+    folder = folder or Settings.from_env().home / "demo"
+    out.print(str(ensure_demo_delivery(folder.resolve())))
+
+
+@main.group()
+def services() -> None:
+    """The embedded MongoDB-wire store shared by the CLI and Airflow tasks."""
+
+
+@services.command("start")
+def services_start() -> None:
+    from pipeline.provenance.embedded import ensure_server
+
+    out.print(ensure_server(Settings.from_env().home))
+
+
+@services.command("stop")
+def services_stop() -> None:
+    from pipeline.provenance.embedded import stop_server
+
+    stopped = stop_server(Settings.from_env().home)
+    out.print("stopped" if stopped else "not running")

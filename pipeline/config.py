@@ -1,0 +1,47 @@
+"""Where the pipeline finds its stores and inputs; read from the environment at call time.
+
+Nothing here runs at import: DAG parsing and the CLI both build a `Settings` when a task
+or command actually starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def corpus_home() -> Path:
+    """The folder for embedded state (store, MongoDB data, demo delivery, Airflow home)."""
+    return Path(os.environ.get("CORPUS_HOME", ".corpus")).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    mongo_uri: str | None
+    store: str
+    partners: Path | None
+    policy: Path | None
+    batch_size: int = 200
+
+    @classmethod
+    def from_env(
+        cls,
+        partners: str | Path | None = None,
+        policy: str | Path | None = None,
+        store: str | None = None,
+        mongo_uri: str | None = None,
+        batch_size: int | None = None,
+    ) -> Settings:
+        home = corpus_home()
+        partners = partners or os.environ.get("CORPUS_PARTNERS")
+        policy = policy or os.environ.get("CORPUS_POLICY")
+        return cls(
+            home=home,
+            mongo_uri=mongo_uri or os.environ.get("CORPUS_MONGO_URI") or None,
+            store=store or os.environ.get("CORPUS_STORE") or str(home / "store"),
+            partners=Path(partners).expanduser().resolve() if partners else None,
+            policy=Path(policy).expanduser().resolve() if policy else None,
+            batch_size=batch_size or int(os.environ.get("CORPUS_BATCH_SIZE", "200")),
+        )

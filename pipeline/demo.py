@@ -1,0 +1,204 @@
+"""A demo partner delivery: synthesised tracks, a JSONL manifest, and a partners file.
+
+It shows acceptance and every kind of early refusal: licences that do not grant training,
+an expired contract, a territory gap, an opt-out, a malformed record, a missing file, a
+checksum mismatch and a truncated file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+PARTNER_ID = "demo-label"
+BARS = 4  # one full I-IV-V-I cadence, so the key is audible
+SR = 44100
+
+CONTRACT = {
+    "id": "LicenseRef-demolabel-AI2026",
+    "uses": ["ai_training", "ai_generative_training", "commercial"],
+    "territories": ["Worldwide"],
+    "valid_from": "2025-01-01",
+    "valid_until": "2030-12-31",
+    "attribution": "Demo Label, licensed for AI training under contract AI2026",
+    "evidence": {
+        "uri": "https://contracts.demo-label.example/AI2026.pdf",
+        "sha256": hashlib.sha256(b"demo contract AI2026").hexdigest(),
+    },
+}
+CC0 = {"id": "CC0-1.0", "uses": [], "territories": ["Worldwide"]}
+
+
+def _cc_by(artist: str) -> dict:
+    return {"id": "CC-BY-4.0", "territories": ["Worldwide"], "attribution": f"{artist} (CC BY 4.0)"}
+
+
+# (track_id, title, artist, key, scale, bpm, format, licence, fault)
+TRACKS: list[tuple] = [
+    ("DL001", "Morning Tide", "Ana Sol", "C", "major", 120, "flac", CC0, None),
+    ("DL002", "Iron Steps", "Ana Sol", "A", "minor", 90, "wav", CC0, None),
+    ("DL003", "Lantern", "Kofi Mensah", "G", "major", 100, "ogg", CC0, None),
+    ("DL004", "Salt Road", "Kofi Mensah", "E", "minor", 128, "mp3", CC0, None),
+    ("DL005", "Paper Moons", "Lea Brandt", "D", "major", 110, "flac", CC0, None),
+    ("DL006", "Cinder", "Lea Brandt", "F", "major", 84, "wav", _cc_by("Lea Brandt"), None),
+    ("DL007", "Low Orbit", "Ravi Iyer", "B", "minor", 140, "flac", _cc_by("Ravi Iyer"), None),
+    ("DL008", "Quiet Engine", "Ravi Iyer", "D", "minor", 96, "ogg", _cc_by("Ravi Iyer"), None),
+    ("DL009", "Glasshouse", "Mina Cho", "A", "major", 124, "mp3", _cc_by("Mina Cho"), None),
+    ("DL010", "North Window", "Mina Cho", "E", "major", 104, "flac", CONTRACT, None),
+    ("DL011", "Kite Season", "Ana Sol", "G", "minor", 116, "wav", CONTRACT, None),
+    ("DL012", "Fog Bank", "Kofi Mensah", "C", "minor", 132, "flac", CONTRACT, None),
+    (
+        "DL013",
+        "Borrowed Light",
+        "Lea Brandt",
+        "F",
+        "minor",
+        92,
+        "flac",
+        {"id": "CC-BY-NC-ND-4.0", "attribution": "Lea Brandt (CC BY-NC-ND 4.0)"},
+        None,
+    ),
+    (
+        "DL014",
+        "Old Contract",
+        "Ravi Iyer",
+        "A",
+        "minor",
+        100,
+        "wav",
+        {
+            **CONTRACT,
+            "id": "LicenseRef-demolabel-AI2023",
+            "valid_from": "2023-01-01",
+            "valid_until": "2025-06-30",
+        },
+        None,
+    ),
+    (
+        "DL015",
+        "Commons Share",
+        "Mina Cho",
+        "D",
+        "major",
+        118,
+        "flac",
+        {"id": "CC-BY-SA-4.0", "attribution": "Mina Cho (CC BY-SA 4.0)"},
+        None,
+    ),
+    (
+        "DL016",
+        "Regional Rights",
+        "Ana Sol",
+        "B",
+        "major",
+        122,
+        "flac",
+        {**CONTRACT, "territories": ["US", "CA"]},
+        None,
+    ),
+    (
+        "DL017",
+        "Opted Out",
+        "Kofi Mensah",
+        "E",
+        "minor",
+        108,
+        "flac",
+        {**_cc_by("Kofi Mensah"), "tdm_opt_out": True},
+        None,
+    ),
+    ("DL018", "Lost Master", "Lea Brandt", "C", "major", 100, "flac", CC0, "missing"),
+    ("DL019", "Wrong Sum", "Ravi Iyer", "G", "major", 112, "flac", CC0, "checksum"),
+    ("DL020", "Cut Short", "Mina Cho", "A", "minor", 126, "flac", CC0, "truncated"),
+    ("DL021", "No Artist", None, "F", "major", 98, "wav", CC0, "malformed"),
+    ("DL022", "Sea Glass", "Ana Sol", "D", "minor", 88, "ogg", _cc_by("Ana Sol"), None),
+]
+
+
+def ensure_demo_delivery(root: Path) -> Path:
+    """The demo partners file under `root`, generated once (atomically) if absent."""
+    partners_file = root / "partners.yaml"
+    if partners_file.is_file():
+        return partners_file
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=root.parent))
+    try:
+        write_demo_delivery(staging)
+        os.replace(staging, root)
+    except OSError:
+        if not partners_file.is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return partners_file
+
+
+def write_demo_delivery(root: Path) -> Path:
+    from pipeline.audio.synth import chord_progression, write_audio
+
+    delivery = root / "deliveries" / PARTNER_ID
+    (delivery / "audio").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for number, (track_id, title, artist, key, scale, bpm, fmt, licence, fault) in enumerate(
+        TRACKS
+    ):
+        relative = f"audio/{track_id.lower()}.{fmt}"
+        path = delivery / relative
+        record: dict = {
+            "track_id": track_id,
+            "isrc": f"XXDLB26{number + 1:05d}",
+            "title": title,
+            "artists": [artist] if artist else [],
+            "audio": relative,
+            "license": licence,
+        }
+        if fault != "missing":
+            seconds = BARS * 4 * 60 / bpm + 0.5
+            samples = chord_progression(key, scale, bpm, seconds, sr=SR, seed=number)
+            write_audio(samples, SR, path, fmt)
+            record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        if fault == "checksum":
+            record["sha256"] = hashlib.sha256(b"another file").hexdigest()
+        if fault == "truncated":
+            data = path.read_bytes()
+            path.write_bytes(data[: len(data) // 50])
+            record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines.append(json.dumps(record))
+    (delivery / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partners = {
+        "partners": [
+            {
+                "id": PARTNER_ID,
+                "name": "Demo Label",
+                "connector": "manifest",
+                "location": f"deliveries/{PARTNER_ID}",
+            }
+        ]
+    }
+    partners_file = root / "partners.yaml"
+    partners_file.write_text(yaml.safe_dump(partners, sort_keys=False), encoding="utf-8")
+    return partners_file
+
+
+def expected_outcomes() -> dict[str, str | None]:
+    """Item key -> the reason code the demo is built to produce (None: accepted)."""
+    by_fault = {
+        "missing": "AUDIO_MISSING",
+        "checksum": "AUDIO_CHECKSUM_MISMATCH",
+        "truncated": "AUDIO_UNDECODABLE",
+        "malformed": "METADATA_INVALID",
+    }
+    by_track = {
+        "DL013": "USE_NOT_GRANTED",
+        "DL014": "EXPIRED",
+        "DL015": "USE_NOT_GRANTED",
+        "DL016": "TERRITORY_EXCLUDED",
+        "DL017": "TDM_OPT_OUT",
+    }
+    return {f"{PARTNER_ID}:{t[0]}": by_fault.get(t[8]) or by_track.get(t[0]) for t in TRACKS}

@@ -1,0 +1,1 @@
+"""Versioned sets of audio descriptors stored alongside each corpus row."""

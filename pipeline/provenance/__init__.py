@@ -1,0 +1,5 @@
+"""Provenance in MongoDB: every decision, shard, version and run event, for audits."""
+
+from pipeline.provenance.store import Provenance, connect
+
+__all__ = ["Provenance", "connect"]

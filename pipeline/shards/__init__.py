@@ -1,0 +1,1 @@
+"""Shard rows, the Arrow schema from `schemas/`, Parquet writing and the version manifest."""

@@ -1,0 +1,63 @@
+"""The corpus version manifest: the commit point, written last and never rewritten."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+
+MANIFEST_FORMAT = 1
+
+
+def version_id(as_of: date, run_id: str) -> str:
+    """Stable per run, so a re-run of the same Airflow run finds its own version again."""
+    return f"{as_of:%Y%m%d}-{hashlib.sha256(run_id.encode()).hexdigest()[:10]}"
+
+
+def manifest_key(version: str) -> str:
+    return f"versions/{version}/manifest.json"
+
+
+def build_manifest(
+    *,
+    version: str,
+    run_id: str,
+    as_of: date,
+    parent: str | None,
+    policy: dict,
+    policy_hash: str,
+    descriptor_set: str,
+    shards: list[dict],
+    accepted: int,
+    rejected: dict[str, int],
+    rejected_items: int,
+    partners: list[str],
+    created_at: str,
+) -> dict:
+    shard_list = sorted(
+        ({k: s[k] for k in ("path", "rows", "bytes", "sha256", "crc32c")} for s in shards),
+        key=lambda s: s["path"],
+    )
+    return {
+        "format": MANIFEST_FORMAT,
+        "version": version,
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "created_at": created_at,
+        "parent": parent,
+        "policy_hash": policy_hash,
+        "policy": policy,
+        "descriptor_set": descriptor_set,
+        "partners": partners,
+        "counts": {
+            "accepted": accepted,
+            "rejected": rejected,
+            "rejected_items": rejected_items,
+            "rows": sum(s["rows"] for s in shard_list),
+        },
+        "shards": shard_list,
+    }
+
+
+def dump(manifest: dict) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()

@@ -1,0 +1,41 @@
+"""Pure builders of shard rows and their deterministic split."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+SPLITS = (("train", 90), ("validation", 95), ("test", 100))
+
+
+def split_for(item_key: str) -> str:
+    """The same item always lands in the same split, across versions and re-runs."""
+    bucket = int.from_bytes(hashlib.sha256(item_key.encode()).digest()[:8], "big") % 100
+    return next(name for name, bound in SPLITS if bucket < bound)
+
+
+def shard_row(
+    record: dict, audio_bytes: bytes, audio_sha256: str, descriptor_set: str, descriptors: dict
+) -> dict:
+    """One shard row from a decision record (item + licence) and its audio facts."""
+    licence = record["license"]
+    valid_until = licence.get("valid_until")
+    filename = record["audio_location"].rsplit("/", 1)[-1]
+    return {
+        "item_key": record["item_key"],
+        "partner": record["partner"],
+        "track_id": record["track_id"],
+        "isrc": record.get("isrc"),
+        "title": record["title"],
+        "artists": list(record["artists"]),
+        "license_id": licence["id"],
+        "license_uses": list(licence.get("uses") or []),
+        "license_territories": list(licence.get("territories") or []),
+        "license_valid_until": date.fromisoformat(valid_until) if valid_until else None,
+        "attribution": licence.get("attribution"),
+        "split": split_for(record["item_key"]),
+        "audio": {"bytes": audio_bytes, "path": filename},
+        "audio_sha256": audio_sha256,
+        "descriptor_set": descriptor_set,
+        **descriptors,
+    }

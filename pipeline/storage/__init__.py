@@ -1,0 +1,46 @@
+"""Where corpora are written: one write-once object-store interface, local folder or GCS.
+
+``open_store()`` picks the backend from a location, so code and configs name a place
+(``/data/store``, ``gs://bucket/prefix``) rather than a class.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pipeline.storage.base import ObjectStore, StoredObject, validate_key
+from pipeline.storage.errors import ChecksumMismatch, ObjectExists, ObjectNotFound, StoreError
+from pipeline.storage.gcs import GCSStore
+from pipeline.storage.local import LocalStore
+
+__all__ = [
+    "ChecksumMismatch",
+    "GCSStore",
+    "LocalStore",
+    "ObjectExists",
+    "ObjectNotFound",
+    "ObjectStore",
+    "StoreError",
+    "StoredObject",
+    "default_location",
+    "open_store",
+    "validate_key",
+]
+
+
+def default_location() -> str:
+    """``$CORPUS_STORE``, else ``$CORPUS_HOME/store`` with ``CORPUS_HOME`` defaulting to
+    ``./.corpus``, resolved to an absolute path so the choice does not drift with the cwd."""
+    if store := os.environ.get("CORPUS_STORE"):
+        return store
+    home = Path(os.environ.get("CORPUS_HOME") or ".corpus").expanduser().resolve()
+    return str(home / "store")
+
+
+def open_store(location: str | None = None) -> ObjectStore:
+    """``gs://bucket/prefix`` opens a GCSStore; anything else is a local folder."""
+    location = location or default_location()
+    if location.startswith("gs://"):
+        return GCSStore(location)
+    return LocalStore(location)

@@ -1,0 +1,26 @@
+"""Errors raised by object stores, so callers never depend on a backend's exceptions.
+
+    Exception
+    └── StoreError            any store failure; message names the object location
+        ├── ObjectExists      write-once: the key is already taken, nothing was written
+        ├── ObjectNotFound    the key holds no object
+        └── ChecksumMismatch  the stored bytes are not the bytes we sent
+
+Bad keys are a caller bug, not a store failure, so they raise ``ValueError`` instead.
+"""
+
+
+class StoreError(Exception):
+    """Base class for every object-store failure."""
+
+
+class ObjectExists(StoreError):
+    """The key already holds an object; corpora are write-once, so it was left untouched."""
+
+
+class ObjectNotFound(StoreError):
+    """The key holds no object."""
+
+
+class ChecksumMismatch(StoreError):
+    """The store reported a checksum that differs from the one computed from our bytes."""

@@ -1,0 +1,55 @@
+"""End to end through real Airflow: `airflow dags test` on its own metadata database."""
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from pymongo import MongoClient
+
+from pipeline.demo import expected_outcomes
+
+REPO = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def test_corpus_refresh_dag_runs_end_to_end(corpus_env, mongo_uri, tmp_path):
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "CORPUS_BATCH_SIZE": "5",
+    }
+    migrate = subprocess.run(
+        [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+    run = subprocess.run(
+        [AIRFLOW, "dags", "test", "corpus_refresh", "2026-11-20"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-4000:]
+    assert "DagRun Finished" in log and "state=success" in log, log[-4000:]
+    assert "map_index=3" in log
+
+    versions = list((corpus_env / "store" / "versions").iterdir())
+    assert len(versions) == 1
+    manifest = json.loads((versions[0] / "manifest.json").read_text())
+    assert manifest["as_of"] == "2026-11-20"
+    assert manifest["run_id"].startswith("manual__")
+    outcomes = expected_outcomes()
+    accepted = sum(v is None for v in outcomes.values())
+    assert manifest["counts"]["accepted"] == accepted
+    assert manifest["counts"]["rejected"] == dict(
+        Counter(v for v in outcomes.values() if v is not None)
+    )
+    assert len(manifest["shards"]) == 4  # 16 licensed items in batches of 5
+    db = MongoClient(mongo_uri).get_default_database()
+    assert db.decisions.count_documents({"version": manifest["version"]}) == len(outcomes)

@@ -1,0 +1,131 @@
+"""End to end through the `corpus` console script on the demo delivery."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+from pymongo import MongoClient
+
+from pipeline.demo import TRACKS, expected_outcomes
+
+CORPUS = str(Path(sys.executable).with_name("corpus"))
+
+
+def corpus(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CORPUS, *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        env=os.environ.copy(),
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def expected():
+    outcomes = expected_outcomes()
+    accepted = {k for k, v in outcomes.items() if v is None}
+    rejected = Counter(v for v in outcomes.values() if v is not None)
+    return outcomes, accepted, dict(rejected)
+
+
+def test_demo_refresh_end_to_end(corpus_env, mongo_uri, expected):
+    outcomes, accepted, rejected = expected
+    run = corpus("refresh", "--json", "--as-of", "2026-11-20", "--batch-size", "5")
+    result = json.loads(run.stdout)
+    assert set(result) >= {"version", "accepted", "rejected", "shards", "seconds"}
+    assert result["accepted"] == len(accepted)
+    assert result["rejected"] == rejected
+    assert result["shards"] == 4  # 16 licensed items in batches of 5
+
+    store = corpus_env / "store"
+    manifest = json.loads((store / "versions" / result["version"] / "manifest.json").read_text())
+    assert manifest["as_of"] == "2026-11-20"
+    assert manifest["counts"]["rows"] == len(accepted)
+    files = [str(store / s["path"]) for s in manifest["shards"]]
+    for shard, path in zip(manifest["shards"], files, strict=True):
+        assert os.path.getsize(path) == shard["bytes"]
+    table = ds.dataset(files, format="parquet").to_table()
+    assert sorted(table.column("item_key").to_pylist()) == sorted(accepted)
+    assert table.num_rows == len(accepted)
+    intended = {t[0]: t for t in TRACKS}
+    for row in table.to_pylist():
+        _, _, _, key, scale, bpm, fmt, licence, _ = intended[row["track_id"]]
+        assert (row["key"], row["scale"]) == (key, scale), row["track_id"]
+        assert abs(row["bpm"] - bpm) < 2, row["track_id"]
+        assert row["license_id"] == licence["id"]
+        assert row["audio"]["path"].endswith(f".{fmt}")
+        assert hashlib.sha256(row["audio"]["bytes"]).hexdigest() == row["audio_sha256"]
+
+    db = MongoClient(mongo_uri).get_default_database()
+    decisions = list(db.decisions.find({"version": result["version"]}))
+    assert len(decisions) == len(outcomes)
+    assert len({d["item_key"] for d in decisions}) == len(outcomes)
+    for doc in decisions:
+        want = outcomes[doc["item_key"]]
+        assert doc["status"] == ("accepted" if want is None else "rejected"), doc["item_key"]
+        if want is not None:
+            assert want in doc["reasons"], doc["item_key"]
+        else:
+            assert doc["shard"] in {s["path"] for s in manifest["shards"]}
+    per_reason = Counter(r for d in decisions for r in d["reasons"])
+    assert dict(per_reason) == rejected
+    assert db.versions.find_one({"_id": result["version"]})["status"] == "committed"
+    assert db.shards.count_documents({}) == 4
+    assert db.events.count_documents({"kind": "committed"}) == 1
+
+    traced = corpus("trace", "demo-label:DL013")
+    assert "USE_NOT_GRANTED" in traced.stdout
+    by_isrc = json.loads(corpus("trace", "XX-DLB-26-00014", "--json").stdout)
+    assert by_isrc[0]["item_key"] == "demo-label:DL014" and by_isrc[0]["reasons"] == ["EXPIRED"]
+    listed = json.loads(corpus("versions", "--json").stdout)
+    assert [v["version"] for v in listed] == [result["version"]]
+
+
+def test_refresh_steps_are_idempotent(corpus_env, expected):
+    from pipeline.config import Settings
+    from pipeline.refresh import commit, plan, process_batch
+
+    settings = Settings.from_env(batch_size=6)
+    from datetime import date
+
+    first = plan(settings, "run-1", date(2026, 11, 20))
+    for batch in first.batches:
+        process_batch(settings, first.version, batch)
+    shards_before = sorted((corpus_env / "store" / "shards").iterdir())
+    again = plan(settings, "run-1", date(2026, 11, 20))
+    assert again == first
+    process_batch(settings, first.version, 0)
+    summary = commit(settings, first.version)
+    assert commit(settings, first.version) == summary
+    assert plan(settings, "run-1", date(2026, 11, 20)).committed
+    assert sorted((corpus_env / "store" / "shards").iterdir()) == shards_before
+    assert summary["accepted"] == len(expected[1])
+
+
+def test_commit_refuses_unfinished_version(corpus_env):
+    from datetime import date
+
+    from pipeline.config import Settings
+    from pipeline.refresh import IncompleteVersion, commit, plan
+
+    settings = Settings.from_env(batch_size=50)
+    planned = plan(settings, "run-x", date(2026, 11, 20))
+    with pytest.raises(IncompleteVersion, match="not done"):
+        commit(settings, planned.version)
+    assert not (corpus_env / "store" / "versions").exists()
+
+
+def test_bad_partners_file_is_a_clear_error(corpus_env, tmp_path):
+    bad = tmp_path / "partners.yaml"
+    bad.write_text("partners: []\n")
+    run = corpus("refresh", "--partners", str(bad), check=False)
+    assert run.returncode == 1
+    assert "partners.yaml" in run.stderr and "non-empty" in run.stderr

@@ -1,0 +1,83 @@
+import io
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.shards.manifest import version_id
+from pipeline.shards.rows import split_for
+from pipeline.shards.schema import parse_type, shard_schema
+from pipeline.shards.writer import shard_key, to_parquet
+
+
+def test_schema_has_units_and_contract_columns():
+    schema = shard_schema()
+    for name in (
+        "item_key",
+        "partner",
+        "track_id",
+        "isrc",
+        "title",
+        "artists",
+        "license_id",
+        "split",
+        "audio",
+        "loudness_integrated_lufs",
+        "bpm",
+        "key",
+        "scale",
+    ):
+        assert name in schema.names
+    assert schema.field("loudness_integrated_lufs").metadata[b"unit"] == b"LUFS"
+    assert schema.field("audio").type == pa.struct(
+        [pa.field("bytes", pa.binary()), pa.field("path", pa.string())]
+    )
+
+
+def test_parse_type_rejects_unknown():
+    assert parse_type("list<float32>") == pa.list_(pa.float32())
+    try:
+        parse_type("decimal")
+    except ValueError as exc:
+        assert "decimal" in str(exc)
+    else:
+        raise AssertionError("decimal accepted")
+
+
+def test_split_is_stable_and_roughly_proportional():
+    assert split_for("p:1") == split_for("p:1")
+    counts = Counter(split_for(f"p:{i}") for i in range(5000))
+    assert 0.87 < counts["train"] / 5000 < 0.93
+    assert counts["validation"] and counts["test"]
+
+
+def test_version_id_is_stable_per_run():
+    from datetime import date
+
+    assert version_id(date(2026, 1, 2), "r1") == version_id(date(2026, 1, 2), "r1")
+    assert version_id(date(2026, 1, 2), "r1") != version_id(date(2026, 1, 2), "r2")
+    assert version_id(date(2026, 1, 2), "r1").startswith("20260102-")
+
+
+def test_parquet_round_trip_is_zstd_and_content_named():
+    row = {name: None for name in shard_schema().names}
+    row.update(
+        item_key="p:1",
+        partner="p",
+        track_id="1",
+        title="t",
+        artists=["a"],
+        license_id="CC0-1.0",
+        split="train",
+        audio={"bytes": b"RIFF", "path": "1.wav"},
+        audio_sha256="0" * 64,
+        descriptor_set="x",
+        bpm=120.0,
+        mfcc_mean=[1.0] * 13,
+    )
+    data = to_parquet([row])
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    table = pq.read_table(io.BytesIO(data))
+    assert table.column("audio")[0].as_py() == {"bytes": b"RIFF", "path": "1.wav"}
+    assert shard_key(data) == shard_key(to_parquet([row]))
