@@ -102,6 +102,14 @@ def test_centroid_tracks_spectral_balance():
     assert noise == pytest.approx(SR / 4, rel=0.1)
 
 
+def test_silent_stretches_do_not_drag_spectral_means():
+    x = np.concatenate([synth.sine(1000, -20.0, 1.0), synth.silence(2.0)])
+    result = compute(audio_of(x))
+    assert result["spectral_centroid_mean_hz"] == pytest.approx(1000, rel=0.05)
+    tone_only = compute(audio_of(synth.sine(1000, -20.0, 1.0)))
+    np.testing.assert_allclose(result["mfcc_mean"], tone_only["mfcc_mean"], atol=5.0)
+
+
 def test_other_sample_rates_are_resampled_once_and_reported_as_delivered(tmp_path):
     x = synth.chord_progression("E", "major", 120, 6.0, sr=48000)
     audio = decode(synth.write_audio(x, 48000, tmp_path / "e.flac", "flac"))
