@@ -9,7 +9,9 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
+# Small batches so the demo's 22 tracks fan out over several mapped Airflow tasks.
 DEMO_ENV := CORPUS_HOME=$(HOME_DIR) \
+	CORPUS_BATCH_SIZE=6 \
 	AIRFLOW_HOME=$(HOME_DIR)/airflow \
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False
@@ -21,7 +23,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --extra dev
+	$(UV) sync --frozen --extra dev --quiet
 	touch $@
 
 setup: $(VENV)/.synced  ## create .venv from uv.lock
@@ -39,6 +41,7 @@ demo: setup  ## generate the demo delivery, run corpus_refresh through Airflow, 
 	@grep -q "DagRun Finished.*state=success" $(HOME_DIR)/airflow-dags-test.log \
 		|| (tail -40 $(HOME_DIR)/airflow-dags-test.log; echo "DAG run did not succeed"; exit 1)
 	@$(DEMO_ENV) $(VENV)/bin/corpus show
+	@echo "(run the corpus command as $(VENV)/bin/corpus from this folder; make stop ends the embedded store)"
 
 test: setup  ## run the whole test suite (starts SecantusDB, fake-gcs-server, Airflow itself)
 	$(VENV)/bin/ruff check .

@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -139,7 +141,27 @@ def ensure_demo_delivery(root: Path) -> Path:
     return partners_file
 
 
+@contextmanager
+def _native_stderr_to(log: Path):
+    """FFmpeg inside Essentia chatters on fd 2 while encoding; keep it in a log file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with log.open("ab") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def write_demo_delivery(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    with _native_stderr_to(root / "encode.log"):
+        return _write_demo_delivery(root)
+
+
+def _write_demo_delivery(root: Path) -> Path:
     from pipeline.audio.synth import chord_progression, write_audio
 
     delivery = root / "deliveries" / PARTNER_ID
