@@ -32,6 +32,8 @@ def settings_for(params: dict | None) -> Settings:
 
 
 def task_date(data_interval_end: datetime | None, logical_date: datetime | None) -> date:
-    """Licences are judged at the end of the run's data interval, never the wall clock."""
+    """Licences are judged on the UTC date at the end of the run's data interval."""
     moment = data_interval_end or logical_date or datetime.now(UTC)
-    return moment.date()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).date()

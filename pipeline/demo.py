@@ -120,7 +120,64 @@ TRACKS: list[tuple] = [
     ("DL020", "Cut Short", "Mina Cho", "A", "minor", 126, "flac", CC0, "truncated"),
     ("DL021", "No Artist", None, "F", "major", 98, "wav", CC0, "malformed"),
     ("DL022", "Sea Glass", "Ana Sol", "D", "minor", 88, "ogg", _cc_by("Ana Sol"), None),
+    (
+        "DL023",
+        "Future Deal",
+        "Ravi Iyer",
+        "G",
+        "major",
+        120,
+        "flac",
+        {**CONTRACT, "id": "LicenseRef-demolabel-AI2027", "valid_from": "2027-01-01"},
+        None,
+    ),
+    (
+        "DL024",
+        "House Rules",
+        "Mina Cho",
+        "C",
+        "major",
+        104,
+        "flac",
+        {"id": "All-Rights-Reserved"},
+        None,
+    ),
+    (
+        "DL025",
+        "Taken Down",
+        "Kofi Mensah",
+        "A",
+        "minor",
+        100,
+        "flac",
+        {**_cc_by("Kofi Mensah"), "revoked": {"date": "2026-03-01", "reason": "artist request"}},
+        None,
+    ),
+    (
+        "DL026",
+        "Two Problems",
+        "Lea Brandt",
+        "E",
+        "minor",
+        110,
+        "flac",
+        {
+            **CONTRACT,
+            "id": "LicenseRef-demolabel-UK2024",
+            "territories": ["GB"],
+            "valid_from": "2024-01-01",
+            "valid_until": "2025-06-30",
+        },
+        None,
+    ),
 ]
+
+# A research corpus: non-commercial, admits NonCommercial, ShareAlike and NoDerivatives.
+RESEARCH_POLICY = {
+    "name": "research",
+    "purpose": "non_commercial",
+    "allow": {"non_commercial": True, "share_alike": True, "no_derivatives": True},
+}
 
 
 def ensure_demo_delivery(root: Path) -> Path:
@@ -205,11 +262,14 @@ def _write_demo_delivery(root: Path) -> Path:
     }
     partners_file = root / "partners.yaml"
     partners_file.write_text(yaml.safe_dump(partners, sort_keys=False), encoding="utf-8")
+    (root / "policy-research.yaml").write_text(
+        yaml.safe_dump(RESEARCH_POLICY, sort_keys=False), encoding="utf-8"
+    )
     return partners_file
 
 
-def expected_outcomes() -> dict[str, str | None]:
-    """Item key -> the reason code the demo is built to produce (None: accepted)."""
+def expected_outcomes(policy: str = "strict") -> dict[str, list[str]]:
+    """Item key -> the reason codes the demo is built to produce ([]: accepted)."""
     by_fault = {
         "missing": "AUDIO_MISSING",
         "checksum": "AUDIO_CHECKSUM_MISMATCH",
@@ -217,10 +277,30 @@ def expected_outcomes() -> dict[str, str | None]:
         "malformed": "METADATA_INVALID",
     }
     by_track = {
-        "DL013": "USE_NOT_GRANTED",
-        "DL014": "EXPIRED",
-        "DL015": "USE_NOT_GRANTED",
-        "DL016": "TERRITORY_EXCLUDED",
-        "DL017": "TDM_OPT_OUT",
+        "DL013": ["USE_NOT_GRANTED"],
+        "DL014": ["EXPIRED"],
+        "DL015": ["USE_NOT_GRANTED"],
+        "DL016": ["TERRITORY_EXCLUDED"],
+        "DL017": ["TDM_OPT_OUT"],
+        "DL023": ["NOT_YET_VALID"],
+        "DL024": ["LICENSE_UNKNOWN"],
+        "DL025": ["REVOKED"],
+        "DL026": ["EXPIRED", "TERRITORY_EXCLUDED"],
     }
-    return {f"{PARTNER_ID}:{t[0]}": by_fault.get(t[8]) or by_track.get(t[0]) for t in TRACKS}
+    if policy == "research":
+        del by_track["DL013"], by_track["DL015"]
+    return {
+        f"{PARTNER_ID}:{t[0]}": ([by_fault[t[8]]] if t[8] else by_track.get(t[0], []))
+        for t in TRACKS
+    }
+
+
+def expected_counts(policy: str = "strict") -> tuple[set[str], dict[str, int]]:
+    """(accepted item keys, rejections per reason code) the demo is built to produce."""
+    outcomes = expected_outcomes(policy)
+    accepted = {key for key, reasons in outcomes.items() if not reasons}
+    per_reason: dict[str, int] = {}
+    for reasons in outcomes.values():
+        for reason in reasons:
+            per_reason[reason] = per_reason.get(reason, 0) + 1
+    return accepted, dict(sorted(per_reason.items()))

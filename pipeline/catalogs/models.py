@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
-class Evidence(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    uri: str
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-
-
-class License(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1)
-    uses: list[str] = Field(default_factory=list)
-    territories: list[str] = Field(default_factory=lambda: ["Worldwide"])
-    excluded_territories: list[str] = Field(default_factory=list)
-    valid_from: date | None = None
-    valid_until: date | None = None
-    attribution: str | None = None
-    evidence: Evidence | None = None
-    tdm_opt_out: bool = False
+from pipeline.licensing.model import License
 
 
 class CatalogItem(BaseModel):

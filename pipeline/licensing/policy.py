@@ -1,14 +1,22 @@
-"""The corpus policy: what a licence must grant for a track to enter this corpus."""
+"""The corpus policy: what a licence must grant for a track to enter this corpus.
+
+A policy file is YAML, checked against `schemas/policy.schema.json` (generated from the
+model below and kept in sync by a test) so errors name the offending field.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.licensing.model import Use
+from pipeline.licensing.territories import is_territory
 
 
 class PolicyError(ValueError):
@@ -20,16 +28,24 @@ class AllowedFamilies(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    share_alike: bool = False
-    non_commercial: bool = False
-    no_derivatives: bool = False
+    share_alike: bool = Field(default=False, description="admit CC BY-SA")
+    non_commercial: bool = Field(
+        default=False, description="admit CC BY-NC (never for a commercial corpus)"
+    )
+    no_derivatives: bool = Field(default=False, description="admit CC BY-ND")
 
 
 class AudioThresholds(BaseModel):
+    """Thresholds of the audio quality gate."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_duration_s: float = Field(default=1.0, ge=0)
     max_file_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
+    min_sample_rate_hz: int = Field(default=22050, gt=0)
+    max_silence_ratio: float = Field(default=0.9, ge=0, le=1)
+    max_clipped_ratio: float = Field(default=0.01, ge=0, le=1)
+    min_bandwidth_hz: float = Field(default=8000, ge=0)
 
 
 class Policy(BaseModel):
@@ -37,11 +53,30 @@ class Policy(BaseModel):
 
     name: str = "strict-default"
     purpose: Literal["commercial", "non_commercial"] = "commercial"
-    territories: list[str] = Field(default_factory=lambda: ["Worldwide"], min_length=1)
+    required_uses: list[Use] = Field(
+        default_factory=lambda: [Use.AI_TRAINING],
+        min_length=1,
+        description="uses a contract (LicenseRef) must grant",
+    )
+    territories: list[str] = Field(
+        default_factory=lambda: ["Worldwide"],
+        min_length=1,
+        description="training territories a grant must cover (ISO 3166-1 alpha-2 or Worldwide)",
+    )
     allow: AllowedFamilies = Field(default_factory=AllowedFamilies)
     require_evidence: bool = False
-    min_validity_days: int = Field(default=0, ge=0)
+    min_validity_days: int = Field(
+        default=0, ge=0, description="days a licence must still run after the logical date"
+    )
     audio: AudioThresholds = Field(default_factory=AudioThresholds)
+
+    @field_validator("territories")
+    @classmethod
+    def _known_territories(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if not is_territory(t)]
+        if unknown:
+            raise ValueError(f"not ISO 3166-1 alpha-2 codes or Worldwide: {unknown}")
+        return value
 
     @property
     def hash(self) -> str:
@@ -50,12 +85,41 @@ class Policy(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def policy_json_schema() -> dict:
+    schema = Policy.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://ethical-corpus.example/schemas/policy.schema.json"
+    return schema
+
+
+def schema_file() -> Path:
+    return Path(__file__).resolve().parents[2] / "schemas" / "policy.schema.json"
+
+
+@cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(schema_file().read_text(encoding="utf-8")))
+
+
 def load_policy(path: Path | None) -> Policy:
     """The policy in `path`, or the strict default when no file is given."""
     if path is None:
         return Policy()
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"{path}: cannot read corpus policy: {exc}") from exc
+    doc = {} if doc is None else doc
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
+            for e in errors
+        )
+        raise PolicyError(f"{path}: invalid corpus policy: {details}")
+    try:
         return Policy.model_validate(doc)
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+    except ValidationError as exc:
         raise PolicyError(f"{path}: invalid corpus policy: {exc}") from exc

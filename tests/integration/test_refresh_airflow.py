@@ -4,12 +4,11 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 from pymongo import MongoClient
 
-from pipeline.demo import expected_outcomes
+from pipeline.demo import expected_counts, expected_outcomes
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -45,11 +44,9 @@ def test_corpus_refresh_dag_runs_end_to_end(corpus_env, mongo_uri, tmp_path):
     assert manifest["as_of"] == "2026-11-20"
     assert manifest["run_id"].startswith("manual__")
     outcomes = expected_outcomes()
-    accepted = sum(v is None for v in outcomes.values())
-    assert manifest["counts"]["accepted"] == accepted
-    assert manifest["counts"]["rejected"] == dict(
-        Counter(v for v in outcomes.values() if v is not None)
-    )
+    accepted, rejected = expected_counts()
+    assert manifest["counts"]["accepted"] == len(accepted)
+    assert manifest["counts"]["rejected"] == rejected
     assert len(manifest["shards"]) == 4  # 16 licensed items in batches of 5
     db = MongoClient(mongo_uri).get_default_database()
     assert db.decisions.count_documents({"version": manifest["version"]}) == len(outcomes)

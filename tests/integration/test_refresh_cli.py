@@ -12,7 +12,7 @@ import pyarrow.dataset as ds
 import pytest
 from pymongo import MongoClient
 
-from pipeline.demo import TRACKS, expected_outcomes
+from pipeline.demo import TRACKS, expected_counts, expected_outcomes
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
 
@@ -30,10 +30,7 @@ def corpus(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def expected():
-    outcomes = expected_outcomes()
-    accepted = {k for k, v in outcomes.items() if v is None}
-    rejected = Counter(v for v in outcomes.values() if v is not None)
-    return outcomes, accepted, dict(rejected)
+    return expected_outcomes(), *expected_counts()
 
 
 def test_demo_refresh_end_to_end(corpus_env, mongo_uri, expected):
@@ -70,10 +67,9 @@ def test_demo_refresh_end_to_end(corpus_env, mongo_uri, expected):
     assert len({d["item_key"] for d in decisions}) == len(outcomes)
     for doc in decisions:
         want = outcomes[doc["item_key"]]
-        assert doc["status"] == ("accepted" if want is None else "rejected"), doc["item_key"]
-        if want is not None:
-            assert want in doc["reasons"], doc["item_key"]
-        else:
+        assert doc["status"] == ("rejected" if want else "accepted"), doc["item_key"]
+        assert doc["reasons"] == want, doc["item_key"]
+        if not want:
             assert doc["shard"] in {s["path"] for s in manifest["shards"]}
     per_reason = Counter(r for d in decisions for r in d["reasons"])
     assert dict(per_reason) == rejected
@@ -129,3 +125,58 @@ def test_bad_partners_file_is_a_clear_error(corpus_env, tmp_path):
     run = corpus("refresh", "--partners", str(bad), check=False)
     assert run.returncode == 1
     assert "partners.yaml" in run.stderr and "non-empty" in run.stderr
+
+
+def test_policy_file_changes_what_is_admitted(corpus_env):
+    partners = Path(corpus("demo-data").stdout.strip())
+    research = partners.parent / "policy-research.yaml"
+    run = corpus("refresh", "--json", "--as-of", "2026-11-20", "--policy", str(research))
+    result = json.loads(run.stdout)
+    accepted, rejected = expected_counts("research")
+    strict_accepted, _ = expected_counts("strict")
+    assert accepted - strict_accepted == {"demo-label:DL013", "demo-label:DL015"}
+    assert result["accepted"] == len(accepted)
+    assert result["rejected"] == rejected
+    traced = corpus("trace", "demo-label:DL026").stdout
+    assert "EXPIRED: valid until 2025-06-30" in traced
+    assert "TERRITORY_EXCLUDED: grant does not cover Worldwide" in traced
+    assert "policy " in traced
+
+
+_OPENED: list[str] | None = None
+
+
+def _record_opens(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], str | bytes | Path):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+def test_rejected_items_are_never_read(corpus_env):
+    """An audit hook sees every file Python opens during the refresh."""
+    global _OPENED
+    from datetime import date
+
+    from pipeline.config import Settings
+    from pipeline.demo import ensure_demo_delivery
+    from pipeline.refresh import run_refresh
+
+    settings = Settings.from_env()
+    delivery = ensure_demo_delivery(settings.home / "demo").parent / "deliveries/demo-label"
+    licence_rejected = {
+        key.split(":")[1].lower()
+        for key, reasons in expected_outcomes().items()
+        if reasons and not reasons[0].startswith(("AUDIO_", "METADATA_"))
+    }
+    assert len(licence_rejected) >= 8
+    sys.addaudithook(_record_opens)
+    _OPENED = []
+    try:
+        run_refresh(settings, as_of=date(2026, 11, 20))
+        opened = {Path(p).resolve() for p in _OPENED}
+    finally:
+        _OPENED = None
+    audio = {p for p in opened if p.is_relative_to(delivery / "audio")}
+    assert {p.stem for p in audio} == {
+        key.split(":")[1].lower() for key in expected_counts()[0]
+    } | {"dl019", "dl020"}
+    assert not {p.stem for p in audio} & licence_rejected

@@ -1,0 +1,46 @@
+"""Writes the JSON Schemas in `schemas/` from the models, so files and code cannot drift.
+
+Run `python -m pipeline.schema_export` after changing a model; a test fails until you do.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.catalogs.models import CatalogItem
+from pipeline.licensing.policy import policy_json_schema
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def manifest_record_schema() -> dict:
+    """A manifest line: a CatalogItem without the partner, which the partners file supplies."""
+    schema = CatalogItem.model_json_schema()
+    schema["properties"].pop("partner")
+    schema["required"] = [r for r in schema["required"] if r != "partner"]
+    schema["title"] = "Manifest record"
+    schema["description"] = "One line of a partner's manifest.jsonl: one track."
+    return {"$schema": DRAFT, **schema}
+
+
+def generated() -> dict[str, dict]:
+    return {
+        "policy.schema.json": policy_json_schema(),
+        "manifest_record.schema.json": manifest_record_schema(),
+    }
+
+
+def render(schema: dict) -> str:
+    return json.dumps(schema, indent=2) + "\n"
+
+
+def main() -> None:
+    for name, schema in generated().items():
+        (SCHEMAS / name).write_text(render(schema), encoding="utf-8")
+        print(SCHEMAS / name)
+
+
+if __name__ == "__main__":
+    main()
