@@ -2,6 +2,7 @@
 
 Thin wiring only: every task calls `pipeline.refresh`, the same code as `corpus refresh`.
 The pipeline is imported inside the tasks so DAG parsing stays fast and free of I/O.
+XCom carries only the version id and batch or job numbers; the data lives in provenance.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2)}
 def corpus_refresh():
     @task
     def plan(params=None, run_id=None, data_interval_end=None, logical_date=None) -> dict:
-        """Read catalogs, decide licences, record every item; returns batch ids."""
+        """Read catalogs, validate, decide licences, record every item."""
         from pipeline.airflow_glue import settings_for, task_date
         from pipeline.refresh import plan as plan_run
 
@@ -38,18 +39,35 @@ def corpus_refresh():
         return {"version": result.version, "batches": result.batches}
 
     @task
-    def batches_of(planned: dict) -> list[dict]:
+    def analysis_batches(planned: dict) -> list[dict]:
         return [{"version": planned["version"], "batch": b} for b in planned["batches"]]
 
     @task(max_active_tis_per_dagrun=4)
-    def process_batch(ref: dict, params=None) -> dict:
-        """Fetch, decode, describe and shard one batch of licensed items."""
+    def analyse(ref: dict, params=None) -> dict:
+        """Fetch, checksum, decode once, quality gate and descriptors for one batch."""
         from pipeline.airflow_glue import settings_for
-        from pipeline.refresh import process_batch as run_batch
+        from pipeline.refresh import analyse_batch
 
-        return run_batch(settings_for(params), ref["version"], ref["batch"])
+        return analyse_batch(settings_for(params), ref["version"], ref["batch"])
 
-    @task(trigger_rule="all_success")
+    @task
+    def dedup(planned: dict, params=None) -> list[dict]:
+        """Admit each recording once and lay out the shard jobs."""
+        from pipeline.airflow_glue import settings_for
+        from pipeline.refresh import dedup as dedup_version
+
+        jobs = dedup_version(settings_for(params), planned["version"])
+        return [{"version": planned["version"], "job": j} for j in jobs]
+
+    @task(max_active_tis_per_dagrun=4)
+    def write_shard(ref: dict, params=None) -> dict:
+        """Write one new shard, or rewrite a parent shard without removed items."""
+        from pipeline.airflow_glue import settings_for
+        from pipeline.refresh import write_shard as write
+
+        return write(settings_for(params), ref["version"], ref["job"])
+
+    @task
     def commit(planned: dict, params=None) -> dict:
         """Write the version manifest last: the version exists from this moment."""
         from pipeline.airflow_glue import settings_for
@@ -58,8 +76,11 @@ def corpus_refresh():
         return commit_version(settings_for(params), planned["version"])
 
     planned = plan()
-    processed = process_batch.expand(ref=batches_of(planned))
-    processed >> commit(planned)
+    analysed = analyse.expand(ref=analysis_batches(planned))
+    jobs = dedup(planned)
+    analysed >> jobs
+    written = write_shard.expand(ref=jobs)
+    written >> commit(planned)
 
 
 corpus_refresh()

@@ -194,6 +194,50 @@ def _print_decision(rec: dict) -> None:
         out.print(f"  shard     {rec['shard']}")
 
 
+@main.command()
+@click.option("--version", "version", help="Version to verify (default: every committed one).")
+def verify(version: str | None) -> None:
+    """Re-read committed versions and prove they hold only admitted audio (exit 1 if not)."""
+    from pipeline.audit.verify import verify as verify_version
+    from pipeline.versions import list_versions
+
+    settings = Settings.from_env()
+    targets = [version] if version else [v["version"] for v in list_versions(settings)]
+    if not targets:
+        _fail("no committed version to verify")
+    failed = False
+    for target in targets:
+        violations = verify_version(settings, target)
+        if violations:
+            failed = True
+            out.print(f"[red]FAIL[/red] {target}: {len(violations)} violation(s)")
+            for violation in violations:
+                out.print(f"  {violation}", highlight=False)
+        else:
+            out.print(f"[green]OK[/green]   {target}")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option(
+    "--grace-hours",
+    type=float,
+    default=24.0,
+    show_default=True,
+    help="Keep shards of versions still being built within this many hours.",
+)
+def gc(dry_run: bool, grace_hours: float) -> None:
+    """Remove shard objects that no committed version references."""
+    from pipeline.shards.gc import collect_garbage
+
+    garbage = collect_garbage(Settings.from_env(), dry_run=dry_run, grace_hours=grace_hours)
+    verb = "would remove" if dry_run else "removed"
+    for key in garbage:
+        out.print(f"{verb} {key}")
+    out.print(f"{verb} {len(garbage)} unreferenced object(s)")
+
+
 @main.command("demo-data")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), required=False)
 def demo_data(folder: Path | None) -> None:

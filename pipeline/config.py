@@ -24,6 +24,7 @@ class Settings:
     partners: Path | None
     policy: Path | None
     batch_size: int = 200
+    shard_target_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_env(
@@ -33,6 +34,7 @@ class Settings:
         store: str | None = None,
         mongo_uri: str | None = None,
         batch_size: int | None = None,
+        shard_target_bytes: int | None = None,
     ) -> Settings:
         home = corpus_home()
         partners = partners or os.environ.get("CORPUS_PARTNERS")
@@ -44,4 +46,6 @@ class Settings:
             partners=Path(partners).expanduser().resolve() if partners else None,
             policy=Path(policy).expanduser().resolve() if policy else None,
             batch_size=batch_size or int(os.environ.get("CORPUS_BATCH_SIZE", "200")),
+            shard_target_bytes=shard_target_bytes
+            or int(os.environ.get("CORPUS_SHARD_TARGET_BYTES", str(256 * 1024 * 1024))),
         )

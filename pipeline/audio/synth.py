@@ -156,11 +156,12 @@ def chord_progression(
 def write_audio(
     samples: np.ndarray, sr: float, path: str | Path, fmt: str, bitrate: int = 192
 ) -> Path:
-    """Encode with Essentia's AudioWriter (always a stereo file; mono input is duplicated).
+    """Encode a stereo file (mono input is duplicated).
 
-    `bitrate` (kbps) is passed through, but this Essentia build ignores it and always encodes
-    MP3 at 192 kbps (MTG/essentia#1228). It also writes "ogg" as FLAC in an Ogg container, not
-    Vorbis, so "ogg" output here is lossless.
+    Essentia's AudioWriter does wav, flac and mp3; `bitrate` (kbps) is passed through, but
+    this Essentia build ignores it and always encodes MP3 at 192 kbps (MTG/essentia#1228).
+    Its "ogg" is FLAC inside Ogg, which libsndfile (hence `datasets.Audio`) cannot read, so
+    "ogg" is written as Ogg Vorbis through soundfile instead, as real deliveries are.
     """
     import essentia.standard as es
 
@@ -169,6 +170,11 @@ def write_audio(
     if bitrate not in MP3_BITRATES:
         raise ValueError(f"bitrate must be one of {MP3_BITRATES}, got {bitrate}")
     path = Path(path)
+    if fmt == "ogg":
+        import soundfile
+
+        soundfile.write(str(path), to_stereo(samples), int(sr), format="OGG", subtype="VORBIS")
+        return path
     writer = es.AudioWriter(filename=str(path), format=fmt, sampleRate=float(sr), bitrate=bitrate)
     writer(to_stereo(samples))
     return path

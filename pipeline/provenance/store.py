@@ -2,8 +2,9 @@
 
 Collections, all written by upsert on stable ids so any task can be re-run:
   decisions  one per (version, item): the item, its licence, status, reasons, shard
-  batches    completion markers of the mapped audio/shard tasks
-  shards     one per shard object (content-addressed key)
+  steps      completion markers of the mapped steps (analysis batches, shard jobs)
+  jobs       the shard jobs `dedup` laid out for a version
+  shards     one per shard object (content-addressed key), with its items and versions
   versions   one per corpus version: policy, logical date, status, counts
   events     one per (run, event kind)
 """
@@ -78,7 +79,7 @@ class Provenance:
         ops = [
             UpdateOne(
                 {"_id": f"{doc['version']}/{doc['item_key']}"},
-                {"$set": {**doc, "updated_at": now}},
+                {"$set": {**{k: v for k, v in doc.items() if k != "_id"}, "updated_at": now}},
                 upsert=True,
             )
             for doc in docs
@@ -86,20 +87,41 @@ class Provenance:
         self.db.decisions.bulk_write(ops, ordered=False)
 
     def batch_items(self, version: str, batch: int) -> list[dict]:
-        return list(self.db.decisions.find({"version": version, "batch": batch}).sort("seq", 1))
+        query = {"version": version, "batch": batch, "status": "licensed"}
+        return list(self.db.decisions.find(query).sort("seq", 1))
 
-    def batch_done(self, version: str, batch: int) -> dict | None:
-        return self.db.batches.find_one({"_id": f"{version}/{batch}", "done": True})
+    def step_done(self, version: str, kind: str, number: int) -> dict | None:
+        """The completion marker of one mapped step (`analyse` batch or `write` job)."""
+        return self.db.steps.find_one({"_id": f"{version}/{kind}/{number}"})
 
-    def mark_batch_done(self, version: str, batch: int, summary: dict) -> None:
-        self.db.batches.update_one(
-            {"_id": f"{version}/{batch}"},
-            {"$set": {"version": version, "batch": batch, "done": True, "at": _now(), **summary}},
+    def mark_step_done(self, version: str, kind: str, number: int, summary: dict) -> None:
+        self.db.steps.update_one(
+            {"_id": f"{version}/{kind}/{number}"},
+            {"$set": {"version": version, "kind": kind, "number": number,
+                      "summary": summary, "at": _now()}},
             upsert=True,
         )
 
-    def batches(self, version: str) -> list[dict]:
-        return list(self.db.batches.find({"version": version}).sort("batch", 1))
+    def steps(self, version: str, kind: str) -> list[dict]:
+        return list(self.db.steps.find({"version": version, "kind": kind}).sort("number", 1))
+
+    def save_jobs(self, version: str, jobs: list[dict]) -> None:
+        ops = [
+            UpdateOne({"_id": f"{version}/{n}"},
+                      {"$set": {**job, "version": version, "number": n}}, upsert=True)
+            for n, job in enumerate(jobs)
+        ]
+        if ops:
+            self.db.jobs.bulk_write(ops, ordered=False)
+
+    def job(self, version: str, number: int) -> dict:
+        job = self.db.jobs.find_one({"_id": f"{version}/{number}"})
+        if job is None:
+            raise LookupError(f"version {version} has no shard job {number}")
+        return job
+
+    def jobs(self, version: str) -> list[dict]:
+        return list(self.db.jobs.find({"version": version}).sort("number", 1))
 
     def record_shard(self, shard: dict, version: str) -> None:
         self.db.shards.update_one(
@@ -108,8 +130,40 @@ class Provenance:
             upsert=True,
         )
 
-    def decisions(self, version: str) -> list[dict]:
-        return list(self.db.decisions.find({"version": version}).sort("seq", 1))
+    def add_shards_to_version(self, paths: list[str], version: str) -> None:
+        if paths:
+            self.db.shards.update_many(
+                {"_id": {"$in": paths}}, {"$addToSet": {"versions": version}}
+            )
+
+    def shard_members(self, version: str) -> dict[str, list[str]]:
+        """Shard path -> item keys, for the shards of `version`."""
+        found = self.db.shards.find({"versions": version}, {"items": 1})
+        return {doc["_id"]: doc.get("items", []) for doc in found}
+
+    def count(self, version: str, status: str) -> int:
+        return self.db.decisions.count_documents({"version": version, "status": status})
+
+    def decisions_by_keys(self, version: str, keys: list[str]) -> list[dict]:
+        ids = [f"{version}/{key}" for key in keys]
+        found = {d["item_key"]: d for d in self.db.decisions.find({"_id": {"$in": ids}})}
+        return [found[key] for key in keys if key in found]
+
+    def accepted_items(self, version: str) -> dict[str, dict]:
+        query = {"version": version, "status": "accepted"}
+        return {d["item_key"]: d for d in self.db.decisions.find(query)}
+
+    def latest_committed(self) -> str | None:
+        found = self.db.versions.find_one(
+            {"status": "committed"}, sort=[("committed_at", -1), ("_id", -1)]
+        )
+        return found["_id"] if found else None
+
+    def decisions(self, version: str, statuses: tuple[str, ...] | None = None) -> list[dict]:
+        query: dict = {"version": version}
+        if statuses:
+            query["status"] = {"$in": list(statuses)}
+        return list(self.db.decisions.find(query).sort("seq", 1))
 
     def reason_counts(self, version: str) -> tuple[int, dict[str, int], int]:
         """(accepted items, rejections per reason code, rejected items) of `version`."""

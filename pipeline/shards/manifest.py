@@ -33,6 +33,7 @@ def build_manifest(
     rejected_items: int,
     partners: list[str],
     created_at: str,
+    changes: dict | None = None,
 ) -> dict:
     shard_list = sorted(
         ({k: s[k] for k in ("path", "rows", "bytes", "sha256", "crc32c")} for s in shards),
@@ -55,6 +56,7 @@ def build_manifest(
             "rejected_items": rejected_items,
             "rows": sum(s["rows"] for s in shard_list),
         },
+        "changes": changes or {},
         "shards": shard_list,
     }
 

@@ -8,16 +8,15 @@ from datetime import date
 SPLITS = (("train", 90), ("validation", 95), ("test", 100))
 
 
-def split_for(item_key: str) -> str:
-    """The same item always lands in the same split, across versions and re-runs."""
-    bucket = int.from_bytes(hashlib.sha256(item_key.encode()).digest()[:8], "big") % 100
+def split_for(main_artist: str) -> str:
+    """Split by main artist: no artist crosses splits, and an item keeps its split."""
+    normalised = " ".join(main_artist.casefold().split())
+    bucket = int.from_bytes(hashlib.sha256(normalised.encode()).digest()[:8], "big") % 100
     return next(name for name, bound in SPLITS if bucket < bound)
 
 
-def shard_row(
-    record: dict, audio_bytes: bytes, audio_sha256: str, descriptor_set: str, descriptors: dict
-) -> dict:
-    """One shard row from a decision record (item + licence) and its audio facts."""
+def shard_row(record: dict, audio_bytes: bytes, audio_sha256: str) -> dict:
+    """One shard row from an analysed decision record (item, licence, descriptors)."""
     licence = record["license"]
     valid_until = licence.get("valid_until")
     filename = record["audio_location"].rsplit("/", 1)[-1]
@@ -33,9 +32,10 @@ def shard_row(
         "license_territories": list(licence.get("territories") or []),
         "license_valid_until": date.fromisoformat(valid_until) if valid_until else None,
         "attribution": licence.get("attribution"),
-        "split": split_for(record["item_key"]),
+        "split": split_for(record["artists"][0]),
         "audio": {"bytes": audio_bytes, "path": filename},
         "audio_sha256": audio_sha256,
-        "descriptor_set": descriptor_set,
-        **descriptors,
+        "audio_codec": record.get("codec"),
+        "descriptor_set": record["descriptor_set"],
+        **record["descriptors"],
     }

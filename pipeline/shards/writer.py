@@ -12,8 +12,11 @@ from pipeline.shards.schema import shard_schema
 
 
 def to_parquet(rows: list[dict]) -> bytes:
-    schema = shard_schema()
-    table = pa.Table.from_pylist(rows, schema=schema)
+    return table_to_parquet(pa.Table.from_pylist(rows, schema=shard_schema()))
+
+
+def table_to_parquet(table: pa.Table) -> bytes:
+    schema = table.schema
     dictionary_columns = [
         f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_list(f.type)
     ]

@@ -59,6 +59,10 @@ class ObjectStore(Protocol):
         """Full location of ``key`` usable outside this code: absolute path or ``gs://`` URI."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (garbage collection only); raise ObjectNotFound if it is absent."""
+        ...
+
 
 def validate_key(key: str) -> str:
     """Return ``key`` if it is a safe relative path, else raise ValueError naming it.

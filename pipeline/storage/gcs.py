@@ -123,6 +123,11 @@ class GCSStore(ObjectStore):
                 checksum="crc32c", retry=self._retry_policy, timeout=self._timeout
             )
 
+    def delete(self, key: str) -> None:
+        blob = self._bucket.blob(self._name(key))
+        with self._errors(self.url(key), missing=ObjectNotFound):
+            blob.delete(retry=self._retry_policy, timeout=self._timeout)
+
     def put(
         self, key: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> StoredObject:

@@ -75,6 +75,15 @@ class LocalStore(ObjectStore):
         except OSError as exc:
             raise StoreError(f"could not read {path}: {exc}") from exc
 
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object at {path}") from None
+        except OSError as exc:
+            raise StoreError(f"could not delete {path}: {exc}") from exc
+
     def put(
         self, key: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> StoredObject:

@@ -15,12 +15,21 @@ def test_dagbag_imports_without_errors(airflow_home):
     assert bag.import_errors == {}
     dag = bag.dags.get("corpus_refresh")
     assert dag is not None
-    assert {t.task_id for t in dag.tasks} == {"plan", "batches_of", "process_batch", "commit"}
-    assert type(dag.get_task("process_batch")).__name__.endswith("MappedOperator")
+    assert {t.task_id for t in dag.tasks} == {
+        "plan",
+        "analysis_batches",
+        "analyse",
+        "dedup",
+        "write_shard",
+        "commit",
+    }
+    for mapped in ("analyse", "write_shard"):
+        assert type(dag.get_task(mapped)).__name__.endswith("MappedOperator")
+    assert "analyse" in dag.get_task("dedup").upstream_task_ids
     assert dag.schedule == "@weekly"
     assert dag.timetable.expression == "0 0 * * 0"
     assert not dag.catchup
-    assert dag.get_task("commit").upstream_task_ids >= {"process_batch", "plan"}
+    assert dag.get_task("commit").upstream_task_ids >= {"write_shard", "plan"}
 
 
 def test_dag_parse_does_no_heavy_imports(airflow_home):

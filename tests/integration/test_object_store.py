@@ -129,6 +129,15 @@ class TestObjectStoreContract:
         assert store.exists("a/b.txt")
         assert not store.exists("a")
 
+    def test_delete_is_for_gc(self, store: ObjectStore) -> None:
+        store.put("gc/x", b"1")
+        store.delete("gc/x")
+        assert not store.exists("gc/x")
+        with pytest.raises(ObjectNotFound):
+            store.delete("gc/x")
+        store.put("gc/x", b"2")
+        assert store.get("gc/x") == b"2"
+
     def test_missing_object(self, store: ObjectStore) -> None:
         with pytest.raises(ObjectNotFound, match="missing/file.bin"):
             store.get("missing/file.bin")

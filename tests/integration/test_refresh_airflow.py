@@ -21,6 +21,7 @@ def test_corpus_refresh_dag_runs_end_to_end(corpus_env, mongo_uri, tmp_path):
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "CORPUS_BATCH_SIZE": "5",
+        "CORPUS_SHARD_TARGET_BYTES": "1000000",
     }
     migrate = subprocess.run(
         [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
@@ -47,6 +48,7 @@ def test_corpus_refresh_dag_runs_end_to_end(corpus_env, mongo_uri, tmp_path):
     accepted, rejected = expected_counts()
     assert manifest["counts"]["accepted"] == len(accepted)
     assert manifest["counts"]["rejected"] == rejected
-    assert len(manifest["shards"]) == 4  # 16 licensed items in batches of 5
+    assert len(manifest["shards"]) >= 2
+    assert "write_shard" in log and "map_index=1" in log
     db = MongoClient(mongo_uri).get_default_database()
     assert db.decisions.count_documents({"version": manifest["version"]}) == len(outcomes)

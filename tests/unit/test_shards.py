@@ -45,8 +45,8 @@ def test_parse_type_rejects_unknown():
 
 
 def test_split_is_stable_and_roughly_proportional():
-    assert split_for("p:1") == split_for("p:1")
-    counts = Counter(split_for(f"p:{i}") for i in range(5000))
+    assert split_for("Ana Sol") == split_for("  ana   SOL ")
+    counts = Counter(split_for(f"artist {i}") for i in range(5000))
     assert 0.87 < counts["train"] / 5000 < 0.93
     assert counts["validation"] and counts["test"]
 

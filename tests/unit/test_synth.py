@@ -87,7 +87,7 @@ def test_chord_progression_rejects_bad_arguments(key, scale, bpm):
 
 @pytest.mark.parametrize(
     "fmt,codec",
-    [("wav", "pcm_s16le"), ("flac", "flac"), ("ogg", "flac"), ("mp3", "mp3")],
+    [("wav", "pcm_s16le"), ("flac", "flac"), ("ogg", "vorbis"), ("mp3", "mp3")],
 )
 def test_write_audio_round_trips_through_decode(tmp_path, fmt, codec):
     sr = 44100
@@ -100,7 +100,7 @@ def test_write_audio_round_trips_through_decode(tmp_path, fmt, codec):
     assert audio.duration_s == pytest.approx(2.0, abs=0.06)
     rms = np.sqrt(np.mean(audio.mono.astype(np.float64) ** 2))
     assert 20 * np.log10(rms * np.sqrt(2)) == pytest.approx(-6.0, abs=0.5)
-    if fmt != "mp3":
+    if fmt in ("wav", "flac"):
         np.testing.assert_allclose(audio.mono, x, atol=2.0**-14)
 
 

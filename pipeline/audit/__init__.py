@@ -1,0 +1,1 @@
+"""What rights managers and auditors run: verification of versions, reports (coming)."""

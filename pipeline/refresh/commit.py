@@ -1,0 +1,104 @@
+"""Commit: write the version manifest last. Before it exists the version does not."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+from pipeline.config import Settings
+from pipeline.refresh.common import PENDING, step
+from pipeline.shards.manifest import build_manifest, dump, manifest_key
+from pipeline.storage import ObjectExists
+
+
+class IncompleteVersion(RuntimeError):
+    """A step was asked to go on while earlier work of the version is not done."""
+
+
+def commit(settings: Settings, version: str) -> dict:
+    """Write the manifest once every job is done; returns the run summary (idempotent)."""
+    with step(settings, version) as s:
+        key = manifest_key(version)
+        if not s.store.exists(key):
+            _check_complete(s)
+            accepted, rejected, rejected_items = s.prov.reason_counts(version)
+            parent_manifest = (
+                json.loads(s.store.get(manifest_key(s.meta["parent"])))
+                if s.meta.get("parent")
+                else {"shards": []}
+            )
+            reused = [
+                sh for sh in parent_manifest["shards"] if sh["path"] in set(s.meta["reused_shards"])
+            ]
+            written = [
+                d["summary"]["shard"]
+                for d in s.prov.steps(version, "write")
+                if d["summary"]["shard"]
+            ]
+            manifest = build_manifest(
+                version=version,
+                run_id=s.meta["run_id"],
+                as_of=date.fromisoformat(s.meta["as_of"]),
+                parent=s.meta.get("parent"),
+                policy=s.meta["policy"],
+                policy_hash=s.meta["policy_hash"],
+                descriptor_set=s.meta["descriptor_set"],
+                shards=reused + written,
+                accepted=accepted,
+                rejected=rejected,
+                rejected_items=rejected_items,
+                partners=s.meta["partners"],
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                changes={
+                    "reused_shards": len(reused),
+                    "written_shards": len(written),
+                    "dropped_shards": len(parent_manifest["shards"])
+                    - len(reused)
+                    - sum(1 for d in s.prov.jobs(version) if d["kind"] == "rewrite"),
+                    "duplicates": s.meta.get("duplicates", 0),
+                },
+            )
+            try:
+                s.store.put(key, dump(manifest), content_type="application/json")
+            except ObjectExists:
+                pass
+        manifest = json.loads(s.store.get(key))
+        s.prov.upsert_version(
+            version,
+            status="committed",
+            committed_at=manifest["created_at"],
+            manifest=s.store.url(key),
+            counts=manifest["counts"],
+        )
+        s.prov.record_event(
+            s.meta["run_id"], "committed", version=version, counts=manifest["counts"]
+        )
+        return {**summary(manifest, s.store.url(key)), **s.prov.examples(version)}
+
+
+def _check_complete(s) -> None:
+    version = s.version
+    if not s.meta.get("jobs_planned"):
+        raise IncompleteVersion(f"version {version}: dedup and shard layout not done")
+    missing = [j for j in range(s.meta["job_count"]) if not s.prov.step_done(version, "write", j)]
+    if missing:
+        raise IncompleteVersion(f"version {version}: shard jobs {missing} are not done")
+    left = {status: s.prov.count(version, status) for status in PENDING}
+    if any(left.values()):
+        raise IncompleteVersion(f"version {version}: items still pending: {left}")
+
+
+def summary(manifest: dict, manifest_url: str) -> dict:
+    counts = manifest["counts"]
+    return {
+        "version": manifest["version"],
+        "accepted": counts["accepted"],
+        "rejected": counts["rejected"],
+        "rejected_items": counts["rejected_items"],
+        "shards": len(manifest["shards"]),
+        "rows": counts["rows"],
+        "manifest": manifest_url,
+        "as_of": manifest["as_of"],
+        "parent": manifest["parent"],
+        "changes": manifest.get("changes", {}),
+    }

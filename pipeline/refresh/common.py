@@ -1,0 +1,55 @@
+"""What every refresh step needs: provenance, the version's frozen settings, its store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pipeline.config import Settings
+from pipeline.licensing.policy import Policy
+from pipeline.provenance import Provenance, connect
+from pipeline.storage import ObjectStore, open_store
+
+# Item statuses within one version, in the order an item moves through them.
+LICENSED = "licensed"  # admitted by the licence decision, audio not yet looked at
+CARRIED = "carried"  # unchanged since the parent version: its row is reused
+ANALYSED = "analysed"  # audio passed fetch, decode and quality gate; waiting for a shard
+ACCEPTED = "accepted"  # in a shard of this version
+REJECTED = "rejected"
+PENDING = (LICENSED, CARRIED, ANALYSED)
+
+
+@dataclass(frozen=True)
+class Step:
+    prov: Provenance
+    meta: dict
+    policy: Policy
+    store: ObjectStore
+
+    @property
+    def version(self) -> str:
+        return self.meta["_id"]
+
+
+@contextmanager
+def step(settings: Settings, version: str) -> Iterator[Step]:
+    """The version as `plan` froze it: later steps never re-read the policy file."""
+    prov = connect(settings)
+    try:
+        meta = prov.version(version)
+        if meta is None or not meta.get("planned"):
+            raise LookupError(f"version {version} was never planned")
+        policy = Policy.model_validate(meta["policy"])
+        yield Step(prov, meta, policy, open_store(meta["store"]))
+    finally:
+        prov.close()
+
+
+def row_hash(record: dict) -> str:
+    """What a shard row is made of besides its audio; equal hashes mean an unchanged row."""
+    fields = ("item_key", "isrc", "title", "artists", "license", "sha256")
+    canonical = json.dumps({f: record.get(f) for f in fields}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,97 @@
+"""Dedup and layout: the same recording is admitted once; decide which shards to write."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.config import Settings
+from pipeline.reasons import Reason
+from pipeline.refresh.commit import IncompleteVersion
+from pipeline.refresh.common import ACCEPTED, ANALYSED, CARRIED, LICENSED, REJECTED, step
+from pipeline.shards.manifest import manifest_key
+
+
+def find_duplicates(items: list[dict]) -> dict[str, str]:
+    """Item key -> the key of the item it duplicates; the first in `items` order is kept."""
+    first_by_audio: dict[str, str] = {}
+    duplicates = {}
+    for item in items:
+        original = first_by_audio.setdefault(item["audio_sha256"], item["item_key"])
+        if original != item["item_key"]:
+            duplicates[item["item_key"]] = original
+    return duplicates
+
+
+def dedup(settings: Settings, version: str) -> list[int]:
+    """Mark duplicates, then lay out shard jobs; returns the job ids (idempotent)."""
+    with step(settings, version) as s:
+        if s.meta.get("jobs_planned"):
+            return list(range(s.meta["job_count"]))
+        pending = [
+            b for b in range(s.meta["batch_count"]) if not s.prov.step_done(version, "analyse", b)
+        ]
+        if pending or s.prov.count(version, LICENSED):
+            raise IncompleteVersion(f"version {version}: analysis batches {pending} not done")
+        candidates = s.prov.decisions(version, statuses=(CARRIED, ANALYSED))
+        candidates.sort(key=lambda d: (d["status"] != CARRIED, d["seq"]))
+        duplicates = find_duplicates(candidates)
+        updates = []
+        for doc in candidates:
+            original = duplicates.get(doc["item_key"])
+            if original:
+                updates.append(
+                    {
+                        **doc,
+                        "status": REJECTED,
+                        "stage": "dedup",
+                        "reasons": [Reason.DUPLICATE.value],
+                        "messages": [f"{Reason.DUPLICATE}: same recording as {original}"],
+                        "duplicate_of": original,
+                    }
+                )
+        kept = [d for d in candidates if d["item_key"] not in duplicates]
+        reused, jobs = _layout(s, kept, target=s.meta["shard_target_bytes"])
+        for doc in kept:
+            if doc["status"] == CARRIED and doc["parent_shard"] in reused:
+                updates.append({**doc, "status": ACCEPTED, "shard": doc["parent_shard"]})
+        s.prov.upsert_decisions(updates)
+        s.prov.add_shards_to_version(sorted(reused), version)
+        s.prov.save_jobs(version, jobs)
+        s.prov.upsert_version(
+            version,
+            reused_shards=sorted(reused),
+            job_count=len(jobs),
+            duplicates=len(duplicates),
+            jobs_planned=True,
+        )
+        return list(range(len(jobs)))
+
+
+def _layout(s, kept: list[dict], target: int) -> tuple[set[str], list[dict]]:
+    """Reuse parent shards whose items all carry over; rewrite the others; pack new items."""
+    parent = s.meta.get("parent")
+    parent_shards = []
+    if parent:
+        manifest = json.loads(s.store.get(manifest_key(parent)))
+        parent_shards = [shard["path"] for shard in manifest["shards"]]
+    carried = {d["item_key"]: d for d in kept if d["status"] == CARRIED}
+    members = s.prov.shard_members(parent) if parent else {}
+    reused, jobs = set(), []
+    for path in parent_shards:
+        keys = members.get(path, [])
+        keep = [k for k in keys if k in carried]
+        if keep and len(keep) == len(keys):
+            reused.add(path)
+        elif keep:
+            jobs.append({"kind": "rewrite", "source": path, "items": sorted(keep)})
+    new_items = [d for d in kept if d["status"] == ANALYSED]
+    group, size = [], 0
+    for doc in new_items:
+        if group and size + doc.get("audio_bytes", 0) > target:
+            jobs.append({"kind": "new", "items": group})
+            group, size = [], 0
+        group.append(doc["item_key"])
+        size += doc.get("audio_bytes", 0)
+    if group:
+        jobs.append({"kind": "new", "items": group})
+    return reused, jobs

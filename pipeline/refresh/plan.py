@@ -1,0 +1,176 @@
+"""Plan: read every partner catalog, decide licences, record every item, batch the work."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from pipeline.catalogs import read_partner
+from pipeline.catalogs.models import CatalogItem, InvalidRecord
+from pipeline.catalogs.partners import load_partners
+from pipeline.config import Settings
+from pipeline.licensing import decide, load_policy
+from pipeline.licensing.policy import Policy
+from pipeline.provenance import connect
+from pipeline.reasons import Reason
+from pipeline.refresh.common import CARRIED, LICENSED, REJECTED, row_hash
+from pipeline.shards.manifest import manifest_key, version_id
+from pipeline.storage import open_store
+
+RAW_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class Plan:
+    version: str
+    batches: list[int]
+    committed: bool
+    licensed: int = 0
+
+
+def default_partners(settings: Settings) -> Path:
+    """The partners file to use: the given one, or the demo delivery (generated once)."""
+    if settings.partners is not None:
+        return settings.partners
+    from pipeline.demo import ensure_demo_delivery
+
+    return ensure_demo_delivery(settings.home / "demo")
+
+
+def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
+    from pipeline.descriptors.essentia_set import DESCRIPTOR_SET_VERSION
+
+    version = version_id(as_of, run_id)
+    store = open_store(settings.store)
+    prov = connect(settings)
+    try:
+        if store.exists(manifest_key(version)):
+            return Plan(version, [], committed=True)
+        existing = prov.version(version)
+        if existing and existing.get("planned"):
+            batches = list(range(existing["batch_count"]))
+            return Plan(version, batches, committed=False, licensed=existing["licensed"])
+        partners_file = default_partners(settings)
+        policy = load_policy(settings.policy)
+        partners = load_partners(partners_file)
+        prov.record_event(run_id, "started", version=version, as_of=as_of.isoformat())
+        parent = prov.latest_committed()
+        carried_from = prov.accepted_items(parent) if parent else {}
+        docs = []
+        for partner in partners:
+            for item in read_partner(partner):
+                docs.append(_licence_record(item, policy, as_of, version, run_id, len(docs)))
+        to_analyse = []
+        for doc in docs:
+            if doc["status"] != LICENSED:
+                continue
+            doc["row_hash"] = row_hash(doc)
+            previous = carried_from.get(doc["item_key"])
+            if _unchanged(doc, previous, DESCRIPTOR_SET_VERSION):
+                doc.update(_carried_fields(previous))
+            else:
+                to_analyse.append(doc)
+        for index, doc in enumerate(to_analyse):
+            doc["batch"] = index // settings.batch_size
+        batch_count = -(-len(to_analyse) // settings.batch_size)
+        prov.upsert_decisions(docs)
+        prov.upsert_version(
+            version,
+            run_id=run_id,
+            as_of=as_of.isoformat(),
+            status="building",
+            parent=parent,
+            store=store.uri,
+            partners_file=str(partners_file),
+            partners=[p.id for p in partners],
+            policy=policy.model_dump(mode="json"),
+            policy_hash=policy.hash,
+            descriptor_set=DESCRIPTOR_SET_VERSION,
+            items=len(docs),
+            licensed=len(to_analyse),
+            carried=sum(d["status"] == CARRIED for d in docs),
+            batch_count=batch_count,
+            shard_target_bytes=settings.shard_target_bytes,
+            planned=True,
+        )
+        return Plan(version, list(range(batch_count)), committed=False, licensed=len(to_analyse))
+    finally:
+        prov.close()
+
+
+def _unchanged(doc: dict, previous: dict | None, descriptor_set: str) -> bool:
+    return bool(
+        previous
+        and doc.get("sha256")
+        and previous.get("audio_sha256") == doc["sha256"]
+        and previous.get("row_hash") == doc["row_hash"]
+        and previous.get("descriptor_set") == descriptor_set
+    )
+
+
+def _carried_fields(previous: dict) -> dict:
+    keep = (
+        "audio_sha256",
+        "audio_bytes",
+        "descriptor_set",
+        "descriptors",
+        "quality",
+        "fingerprint",
+        "codec",
+    )
+    return {
+        **{k: previous.get(k) for k in keep},
+        "status": CARRIED,
+        "stage": "carried",
+        "parent_shard": previous["shard"],
+    }
+
+
+def _licence_record(
+    item: CatalogItem | InvalidRecord,
+    policy: Policy,
+    as_of: date,
+    version: str,
+    run_id: str,
+    seq: int,
+) -> dict:
+    base = {
+        "version": version,
+        "run_id": run_id,
+        "seq": seq,
+        "item_key": item.key,
+        "partner": item.partner,
+        "track_id": item.track_id,
+        "as_of": as_of.isoformat(),
+        "policy_hash": policy.hash,
+        "batch": None,
+        "shard": None,
+    }
+    if isinstance(item, InvalidRecord):
+        raw = item.raw if isinstance(item.raw, str) else json.dumps(item.raw, default=str)
+        return {
+            **base,
+            "isrc": None,
+            "source": item.source,
+            "raw_json": raw[:RAW_LIMIT],
+            "status": REJECTED,
+            "stage": "catalog",
+            "reasons": [Reason.METADATA_INVALID.value],
+            "messages": [f"{Reason.METADATA_INVALID}: {item.message}"],
+        }
+    decision = decide(item.license, policy, as_of)
+    return {
+        **base,
+        "isrc": item.isrc,
+        "title": item.title,
+        "artists": item.artists,
+        "audio_location": item.audio,
+        "sha256": item.sha256,
+        "license": item.license.model_dump(mode="json"),
+        "status": LICENSED if decision.accepted else REJECTED,
+        "stage": "licence",
+        "reasons": [r.value for r in decision.reasons],
+        "messages": decision.messages,
+    }

@@ -1,0 +1,122 @@
+"""Write one shard: pack new items, or rewrite a parent shard without the items it lost."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.audio.fetch import FetchError, fetch
+from pipeline.config import Settings
+from pipeline.reasons import Reason
+from pipeline.refresh.common import ACCEPTED, REJECTED, step
+from pipeline.shards.rows import shard_row
+from pipeline.shards.writer import shard_key, table_to_parquet, to_parquet
+from pipeline.storage import ObjectExists
+
+
+def write_shard(settings: Settings, version: str, job_id: int) -> dict:
+    """Run shard job `job_id`; a finished job returns its recorded result."""
+    with step(settings, version) as s:
+        done = s.prov.step_done(version, "write", job_id)
+        if done:
+            return done["summary"]
+        job = s.prov.job(version, job_id)
+        records = s.prov.decisions_by_keys(version, job["items"])
+        if job["kind"] == "rewrite":
+            data, updates = _rewrite(s, job["source"], records)
+        else:
+            data, updates = _pack(s, records)
+        shard = None
+        if data is not None:
+            shard = _store(s, data)
+            s.prov.record_shard(
+                {
+                    **shard,
+                    "items": sorted(u["item_key"] for u in updates if u["status"] == ACCEPTED),
+                },
+                version,
+            )
+            for update in updates:
+                if update["status"] == ACCEPTED:
+                    update["shard"] = shard["path"]
+        s.prov.upsert_decisions(updates)
+        summary = {
+            "shard": shard,
+            "kind": job["kind"],
+            "rows": sum(u["status"] == ACCEPTED for u in updates),
+        }
+        s.prov.mark_step_done(version, "write", job_id, summary)
+        return summary
+
+
+def _pack(s, records: list[dict]):
+    rows, updates = [], []
+    for record in records:
+        try:
+            fetched = fetch(
+                record["audio_location"], record["audio_sha256"], s.policy.audio.max_file_bytes
+            )
+        except FetchError as exc:
+            reason = exc.reason
+            if reason == Reason.AUDIO_CHECKSUM_MISMATCH:
+                exc = FetchError(reason, f"{exc} (the file changed after analysis)")
+            updates.append(
+                {
+                    **record,
+                    "status": REJECTED,
+                    "stage": "shard",
+                    "reasons": [reason.value],
+                    "messages": [f"{reason}: {exc}"],
+                }
+            )
+            continue
+        rows.append(shard_row(record, fetched.data, fetched.sha256))
+        updates.append({**record, "status": ACCEPTED, "stage": "shard"})
+    return (to_parquet(rows) if rows else None), updates
+
+
+def _rewrite(s, source: str, records: list[dict]):
+    table = pq.read_table(io.BytesIO(s.store.get(source)))
+    keep = [r["item_key"] for r in records]
+    kept = table.filter(pc.is_in(table.column("item_key"), value_set=pa_array(keep)))
+    found = set(kept.column("item_key").to_pylist())
+    updates = []
+    for record in records:
+        if record["item_key"] in found:
+            updates.append({**record, "status": ACCEPTED, "stage": "carried"})
+        else:
+            message = f"row missing from parent shard {source}"
+            updates.append(
+                {
+                    **record,
+                    "status": REJECTED,
+                    "stage": "shard",
+                    "reasons": [Reason.AUDIO_MISSING.value],
+                    "messages": [f"{Reason.AUDIO_MISSING}: {message}"],
+                }
+            )
+    return (table_to_parquet(kept) if kept.num_rows else None), updates
+
+
+def pa_array(values: list[str]):
+    import pyarrow as pa
+
+    return pa.array(values, type=pa.string())
+
+
+def _store(s, data: bytes) -> dict:
+    key = shard_key(data)
+    try:
+        stored = s.store.put(key, data, content_type="application/vnd.apache.parquet")
+    except ObjectExists:
+        stored = s.store.stat(key)
+    return {
+        "path": key,
+        "rows": pq.ParquetFile(io.BytesIO(data)).metadata.num_rows,
+        "bytes": stored.size,
+        "sha256": stored.sha256,
+        "crc32c": stored.crc32c,
+        "url": s.store.url(key),
+    }

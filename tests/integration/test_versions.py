@@ -1,0 +1,147 @@
+"""Corpus versions: all-or-nothing, incremental, verifiable, collectable; on both backends."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipeline.audit.verify import verify
+from pipeline.config import Settings
+from pipeline.demo import ensure_demo_delivery, expected_counts
+from pipeline.refresh import analyse_batch, dedup, plan, run_refresh, write_shard
+from pipeline.shards.gc import collect_garbage
+from pipeline.storage import open_store
+from pipeline.versions import list_versions
+
+SMALL_SHARDS = 1_000_000
+
+
+@pytest.fixture(params=["local", "gcs"])
+def store_env(request, corpus_env, monkeypatch):
+    """The same tests against a local folder and against fake-gcs-server."""
+    if request.param == "gcs":
+        monkeypatch.setenv("CORPUS_STORE", request.getfixturevalue("gcs_uri"))
+    return corpus_env
+
+
+def settings(**kw) -> Settings:
+    return Settings.from_env(shard_target_bytes=SMALL_SHARDS, **kw)
+
+
+def shard_keys(store) -> set[str]:
+    return set(store.list("shards/"))
+
+
+def test_crash_before_commit_leaves_no_version_and_gc_cleans_up(store_env):
+    crashed = settings(batch_size=4)
+    day = date(2026, 11, 20)
+    planned = plan(crashed, "run-crashed", day)
+    for batch in planned.batches:
+        analyse_batch(crashed, planned.version, batch)
+    for job in dedup(crashed, planned.version):
+        write_shard(crashed, planned.version, job)
+    store = open_store(crashed.store)
+    leftovers = shard_keys(store)
+    assert leftovers, "the crashed run uploaded shards"
+    assert list_versions(crashed) == []
+    assert verify(crashed, planned.version)[0].check == "manifest"
+
+    assert collect_garbage(crashed, dry_run=True) == [], "a recent in-flight run is kept"
+    result = run_refresh(Settings.from_env(), as_of=day, run_id="run-rerun")
+    assert [v["version"] for v in list_versions(crashed)] == [result["version"]]
+    assert result["accepted"] == len(expected_counts()[0])
+    manifest = json.loads(store.get(f"versions/{result['version']}/manifest.json"))
+    referenced = {s["path"] for s in manifest["shards"]}
+    garbage = collect_garbage(crashed, dry_run=True, grace_hours=0)
+    assert set(garbage) == leftovers - referenced and garbage
+    assert shard_keys(store) == leftovers | referenced, "dry run removes nothing"
+    collect_garbage(crashed, grace_hours=0)
+    assert shard_keys(store) == referenced
+    assert verify(crashed, result["version"]) == []
+
+
+def _revoke(delivery: Path, track_id: str, on: str) -> None:
+    manifest = delivery / "manifest.jsonl"
+    lines = []
+    for line in manifest.read_text().splitlines():
+        record = json.loads(line)
+        if record["track_id"] == track_id:
+            record["license"]["revoked"] = {"date": on, "reason": "artist request"}
+        lines.append(json.dumps(record))
+    manifest.write_text("\n".join(lines) + "\n")
+
+
+def test_revocation_rewrites_only_the_affected_shard(store_env):
+    first = run_refresh(settings(), as_of=date(2026, 11, 20), run_id="run-1")
+    store = open_store(settings().store)
+    v1_bytes = store.get(f"versions/{first['version']}/manifest.json")
+    v1 = json.loads(v1_bytes)
+    assert len(v1["shards"]) >= 3
+    delivery = ensure_demo_delivery(settings().home / "demo").parent / "deliveries/demo-label"
+    _revoke(delivery, "DL005", "2026-11-21")
+
+    second = run_refresh(settings(), as_of=date(2026, 11, 22), run_id="run-2")
+    v2 = json.loads(store.get(f"versions/{second['version']}/manifest.json"))
+    assert v2["parent"] == first["version"]
+    old, new = {s["path"] for s in v1["shards"]}, {s["path"] for s in v2["shards"]}
+    assert len(old - new) == 1, "exactly one shard replaced"
+    assert len(new - old) <= 1
+    assert v2["changes"]["reused_shards"] == len(v1["shards"]) - 1
+    assert v2["counts"]["accepted"] == v1["counts"]["accepted"] - 1
+    assert v2["counts"]["rejected"]["REVOKED"] == 2
+    assert store.get(f"versions/{first['version']}/manifest.json") == v1_bytes
+    assert verify(settings(), first["version"]) == []
+    assert verify(settings(), second["version"]) == []
+
+
+def test_verify_reports_tampering(corpus_env):
+    result = run_refresh(settings(), as_of=date(2026, 11, 20), run_id="run-t")
+    store_root = corpus_env / "store"
+    manifest = json.loads((store_root / f"versions/{result['version']}/manifest.json").read_text())
+    victim = store_root / manifest["shards"][0]["path"]
+    victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")
+    from pymongo import MongoClient
+
+    db = MongoClient(os.environ["CORPUS_MONGO_URI"]).get_default_database()
+    db.decisions.update_one(
+        {"version": result["version"], "item_key": "demo-label:DL001"},
+        {"$set": {"license.valid_until": "2026-01-01"}},
+    )
+    violations = verify(settings(), result["version"])
+    checks = {(v.check, v.subject) for v in violations}
+    assert ("shards", manifest["shards"][0]["path"]) in checks
+    assert ("licences", "demo-label:DL001") in checks
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("corpus")), "verify"],
+        capture_output=True, text=True, env=os.environ.copy(),
+    )
+    assert run.returncode == 1
+    assert "FAIL" in run.stdout and "EXPIRED" in run.stdout
+
+
+def test_training_code_loads_a_version_with_datasets(corpus_env, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(corpus_env / "hf"))
+    import datasets
+    import pyarrow.dataset as ds
+
+    result = run_refresh(settings(), as_of=date(2026, 11, 20), run_id="run-d")
+    root = corpus_env / "store"
+    manifest = json.loads((root / f"versions/{result['version']}/manifest.json").read_text())
+    files = [str(root / s["path"]) for s in manifest["shards"]]
+    assert ds.dataset(files, format="parquet").count_rows() == result["accepted"]
+    corpus = datasets.load_dataset("parquet", data_files=files, split="train")
+    corpus = corpus.cast_column("audio", datasets.Audio())
+    assert len(corpus) == result["accepted"]
+    for row in corpus:
+        audio = row["audio"]
+        assert audio["sampling_rate"] == 44100
+        assert abs(len(audio["array"]) / 44100 - row["duration_s"]) < 0.1, row["item_key"]
+    splits = {}
+    for row in corpus:
+        splits.setdefault(row["artists"][0], set()).add(row["split"])
+    assert all(len(s) == 1 for s in splits.values()), "no artist crosses splits"
