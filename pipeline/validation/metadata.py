@@ -1,4 +1,4 @@
-"""Record-level metadata checks: `flatten` each manifest record, run the GX suite, map failures back.
+"""Record-level metadata checks: flatten each manifest record, run the GX suite, map failures back.
 
 The suite (`schemas/metadata_suite.json`) is plain Great Expectations 1.x JSON so that people can
 read and edit the rules, and Data Docs show them. Everything here is tolerant of malformed
@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,13 +44,17 @@ _LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class MetadataReport:
-    """Outcome of one batch: `failures` maps a record's index to the names of what it failed."""
+    """Outcome of one batch.
+
+    `failures` maps a record's index to the names of the expectations it failed; `result` is GX's
+    validation result as JSON-ready dict; `docs` is the Data Docs site (relative path -> bytes).
+    """
 
     success: bool
     evaluated: int
-    failures: dict[int, list[str]] = field(default_factory=dict)
-    result: dict = field(default_factory=dict)
-    docs: dict[str, bytes] = field(default_factory=dict)
+    failures: dict[int, list[str]]
+    result: dict
+    docs: dict[str, bytes]
 
 
 def default_suite_path() -> Path:
