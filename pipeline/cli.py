@@ -102,6 +102,8 @@ def _print_summary(result: dict) -> None:
         table.add_row("seconds", str(result["seconds"]))
     out.print(table)
     out.print(f"Manifest: {result['manifest']}", soft_wrap=True)
+    for partner, page in (result.get("validation") or {}).items():
+        out.print(f"Metadata validation ({partner}): {page}", soft_wrap=True)
     if result.get("example_rejected"):
         out.print(f"Trace a rejected track:  corpus trace {result['example_rejected']}")
     if result.get("example_accepted"):

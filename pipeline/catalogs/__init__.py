@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 
-from pipeline.catalogs.models import CatalogItem, InvalidRecord
+from pipeline.catalogs.models import CatalogItem, InvalidRecord, RawRecord
 from pipeline.catalogs.partners import Partner
 
 CONNECTORS = {"manifest": "pipeline.catalogs.manifest"}
@@ -15,7 +15,7 @@ class UnknownConnector(ValueError):
     """The partners file names a connector this version does not have."""
 
 
-def read_partner(partner: Partner) -> Iterator[CatalogItem | InvalidRecord]:
+def read_partner(partner: Partner) -> Iterator[RawRecord | InvalidRecord]:
     module = CONNECTORS.get(partner.connector)
     if module is None:
         raise UnknownConnector(
@@ -25,4 +25,4 @@ def read_partner(partner: Partner) -> Iterator[CatalogItem | InvalidRecord]:
     return importlib.import_module(module).read(partner.id, partner.location)
 
 
-__all__ = ["CatalogItem", "InvalidRecord", "Partner", "read_partner"]
+__all__ = ["CatalogItem", "InvalidRecord", "Partner", "RawRecord", "read_partner"]

@@ -33,6 +33,18 @@ class CatalogItem(BaseModel):
         return f"{self.partner}:{self.track_id}"
 
 
+class RawRecord(BaseModel):
+    """A partner record as read, before validation: connectors produce these."""
+
+    model_config = ConfigDict(frozen=True)
+
+    partner: str
+    root: str
+    source: str
+    line: int
+    data: dict
+
+
 class InvalidRecord(BaseModel):
     """A record that could not become a `CatalogItem`; it is kept, with why, not dropped."""
 

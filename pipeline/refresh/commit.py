@@ -48,6 +48,7 @@ def commit(settings: Settings, version: str) -> dict:
                 rejected=rejected,
                 rejected_items=rejected_items,
                 partners=s.meta["partners"],
+                validation=s.meta.get("validation"),
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 changes={
                     "reused_shards": len(reused),
@@ -101,4 +102,8 @@ def summary(manifest: dict, manifest_url: str) -> dict:
         "as_of": manifest["as_of"],
         "parent": manifest["parent"],
         "changes": manifest.get("changes", {}),
+        "validation": {
+            partner: report.get("page") or report.get("docs")
+            for partner, report in manifest.get("validation", {}).items()
+        },
     }

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from pipeline.catalogs import read_partner
+from pipeline.catalogs.delivery import read_delivery
 from pipeline.catalogs.models import CatalogItem, InvalidRecord
 from pipeline.catalogs.partners import load_partners
 from pipeline.config import Settings
@@ -18,6 +18,7 @@ from pipeline.reasons import Reason
 from pipeline.refresh.common import CARRIED, LICENSED, REJECTED, row_hash
 from pipeline.shards.manifest import manifest_key, version_id
 from pipeline.storage import open_store
+from pipeline.validation.publish import publish_report
 
 RAW_LIMIT = 4000
 
@@ -58,9 +59,11 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         prov.record_event(run_id, "started", version=version, as_of=as_of.isoformat())
         parent = prov.latest_committed()
         carried_from = prov.accepted_items(parent) if parent else {}
-        docs = []
+        docs, validation = [], {}
         for partner in partners:
-            for item in read_partner(partner):
+            items, report = read_delivery(partner)
+            validation[partner.id] = publish_report(store, version, partner.id, report)
+            for item in items:
                 docs.append(_licence_record(item, policy, as_of, version, run_id, len(docs)))
         to_analyse = []
         for doc in docs:
@@ -85,6 +88,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             store=store.uri,
             partners_file=str(partners_file),
             partners=[p.id for p in partners],
+            validation=validation,
             policy=policy.model_dump(mode="json"),
             policy_hash=policy.hash,
             descriptor_set=DESCRIPTOR_SET_VERSION,

@@ -34,6 +34,7 @@ def build_manifest(
     partners: list[str],
     created_at: str,
     changes: dict | None = None,
+    validation: dict | None = None,
 ) -> dict:
     shard_list = sorted(
         ({k: s[k] for k in ("path", "rows", "bytes", "sha256", "crc32c")} for s in shards),
@@ -57,6 +58,7 @@ def build_manifest(
             "rows": sum(s["rows"] for s in shard_list),
         },
         "changes": changes or {},
+        "validation": validation or {},
         "shards": shard_list,
     }
 

@@ -78,6 +78,16 @@ def test_demo_refresh_end_to_end(corpus_env, mongo_uri, expected, monkeypatch):
     assert db.shards.count_documents({}) == result["shards"]
     assert db.events.count_documents({"kind": "committed"}) == 1
 
+    version_doc = db.versions.find_one({"_id": result["version"]})
+    report = version_doc["validation"]["demo-label"]
+    assert report["evaluated"] == 26 and report["failed_records"] == 1
+    page = Path(report["page"])
+    assert page.is_file() and "catalog_metadata" in page.read_text()
+    assert json.loads(Path(report["result"]).read_text())["success"] is False
+    assert manifest["validation"]["demo-label"]["page"] == report["page"]
+    malformed = db.decisions.find_one({"version": result["version"], "track_id": "DL021"})
+    assert "expect_column_values_to_be_between(artists_count)" in malformed["messages"][0]
+
     traced = corpus("trace", "demo-label:DL013")
     assert "USE_NOT_GRANTED" in traced.stdout
     by_isrc = json.loads(corpus("trace", "XX-DLB-26-00014", "--json").stdout)

@@ -1,0 +1,69 @@
+"""From raw partner records to typed items: keys made unique, paths resolved, models built.
+
+Connectors only read; every connector's records go through the same `normalise` so a
+record is judged the same way whatever format it came in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import ValidationError
+
+from pipeline.catalogs.models import CatalogItem, InvalidRecord, RawRecord
+
+
+def resolve_audio(root: Path, audio: str) -> str:
+    """Absolute location of `audio`; raises ValueError when a path escapes the delivery."""
+    parsed = urlparse(audio)
+    if parsed.scheme == "file":
+        audio = parsed.path
+    elif parsed.scheme and len(parsed.scheme) > 1:
+        return audio
+    if audio.startswith("/") or "\\" in audio or "\x00" in audio:
+        raise ValueError(f"audio path {audio!r} must be relative to the delivery root")
+    resolved = (root / audio).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ValueError(f"audio path {audio!r} escapes the delivery root")
+    return str(resolved)
+
+
+def record_key(raw: RawRecord, seen: set[str]) -> str:
+    """The record's track id, made unique within the delivery (a repeat gets its line)."""
+    value = raw.data.get("track_id")
+    track_id = str(value) if isinstance(value, str | int) and str(value) else f"#line-{raw.line}"
+    if f"{raw.partner}:{track_id}" in seen:
+        track_id = f"{track_id}#line-{raw.line}"
+    seen.add(f"{raw.partner}:{track_id}")
+    return track_id
+
+
+def normalise(
+    raw: RawRecord, track_id: str, failed_expectations: list[str] | None = None
+) -> CatalogItem | InvalidRecord:
+    def invalid(message: str) -> InvalidRecord:
+        return InvalidRecord(
+            partner=raw.partner, track_id=track_id, source=raw.source, message=message, raw=raw.data
+        )
+
+    if failed_expectations:
+        return invalid("failed expectations: " + "; ".join(failed_expectations))
+    if track_id != raw.data.get("track_id"):
+        return invalid(f"track_id {raw.data.get('track_id')!r} is missing or repeated")
+    record = dict(raw.data)
+    try:
+        if isinstance(record.get("audio"), str):
+            record["audio"] = resolve_audio(Path(raw.root), record["audio"])
+        return CatalogItem.model_validate({**record, "partner": raw.partner})
+    except (ValidationError, ValueError) as exc:
+        return invalid(_short(exc))
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
+            for err in exc.errors()
+        )
+    return str(exc)
