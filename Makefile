@@ -41,6 +41,8 @@ demo: setup  ## generate the demo delivery, run corpus_refresh through Airflow, 
 	@grep -q "DagRun Finished.*state=success" $(HOME_DIR)/airflow-dags-test.log \
 		|| (tail -40 $(HOME_DIR)/airflow-dags-test.log; echo "DAG run did not succeed"; exit 1)
 	@$(DEMO_ENV) $(VENV)/bin/corpus show
+	@echo "== corpus verify (every committed version, re-read from the store)"
+	@$(DEMO_ENV) $(VENV)/bin/corpus verify
 	@echo "(run the corpus command as $(VENV)/bin/corpus from this folder; make stop ends the embedded store)"
 
 test: setup  ## run the whole test suite (starts SecantusDB, fake-gcs-server, Airflow itself)

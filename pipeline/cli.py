@@ -96,7 +96,15 @@ def _print_summary(result: dict) -> None:
     table.add_row("rejected tracks", f"[red]{result['rejected_items']}[/red]")
     for reason, count in result["rejected"].items():
         table.add_row(f"  {reason}", str(count))
-    table.add_row("shards written", f"{result['shards']} ({result['rows']} rows)")
+    table.add_row("shards", f"{result['shards']} ({result['rows']} rows)")
+    changes = result.get("changes") or {}
+    if result.get("parent"):
+        table.add_row("parent version", result["parent"])
+        table.add_row(
+            "  shards reused / written / dropped",
+            f"{changes.get('reused_shards', 0)} / {changes.get('written_shards', 0)}"
+            f" / {changes.get('dropped_shards', 0)}",
+        )
     table.add_row("shards in", result["manifest"].rsplit("/versions/", 1)[0] + "/shards/")
     if "seconds" in result:
         table.add_row("seconds", str(result["seconds"]))
@@ -218,6 +226,85 @@ def verify(version: str | None) -> None:
         else:
             out.print(f"[green]OK[/green]   {target}")
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--partner", required=True, help="Partner id, as in the partners file.")
+@click.option("--track", "track_id", help="Track id to revoke.")
+@click.option("--license", "license_id", help="Licence id to revoke for every track under it.")
+@click.option("--reason", required=True, help="Why, for the audit trail.")
+@click.option(
+    "--effective",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First day the revocation applies (default: today, UTC).",
+)
+@click.option(
+    "--actor", envvar="USER", default="unknown", show_default="$USER", help="Who asked for it."
+)
+def revoke(partner, track_id, license_id, reason, effective, actor) -> None:
+    """Record a revocation; the next refresh or takedown removes what it names."""
+    from datetime import UTC, datetime
+
+    from pipeline.provenance import connect
+
+    if bool(track_id) == bool(license_id):
+        _fail("give exactly one of --track or --license")
+    day = (effective.date() if effective else datetime.now(UTC).date()).isoformat()
+    revocation = {
+        "partner": partner,
+        "track_id": track_id,
+        "license_id": license_id,
+        "reason": reason,
+        "actor": actor,
+        "effective": day,
+    }
+    prov = connect(Settings.from_env())
+    try:
+        new = prov.record_revocation(revocation)
+        target = f"track {partner}:{track_id}" if track_id else f"licence {license_id} of {partner}"
+        prov.record_event(
+            f"revoke__{day}", "revoked", subject=target, actor=actor, reason=reason, effective=day
+        )
+    finally:
+        prov.close()
+    verb = "recorded" if new else "already recorded"
+    out.print(
+        f"revocation of {target} from {day} {verb}; run `corpus takedown` to publish a "
+        "version without it"
+    )
+
+
+@main.command()
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(0),
+    default=7,
+    show_default=True,
+    help="Also remove licences that lapse within this many days (next refresh).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Logical date (default: today, UTC).",
+)
+@click.option("--json", "as_json", is_flag=True)
+def takedown(horizon_days: int, as_of, as_json: bool) -> None:
+    """Publish a version without revoked or expiring items; mark older versions withdrawn."""
+    from pipeline.refresh import run_takedown
+
+    try:
+        result = run_takedown(
+            Settings.from_env(), as_of=as_of.date() if as_of else None, horizon_days=horizon_days
+        )
+    except (ValueError, LookupError, RuntimeError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    _print_summary(result)
+    for old in result["withdrawn"]:
+        out.print(f"withdrawn: version {old} holds removed items")
 
 
 @main.command()

@@ -5,8 +5,9 @@ Collections, all written by upsert on stable ids so any task can be re-run:
   steps      completion markers of the mapped steps (analysis batches, shard jobs)
   jobs       the shard jobs `dedup` laid out for a version
   shards     one per shard object (content-addressed key), with its items and versions
-  versions   one per corpus version: policy, logical date, status, counts
-  events     one per (run, event kind)
+  versions   one per corpus version: policy, logical date, status, counts, withdrawals
+  revocations  takedown requests: partner + track or licence, effective date, actor, reason
+  events     append-only log: one per (run, event kind, subject), never rewritten
 """
 
 from __future__ import annotations
@@ -54,12 +55,39 @@ class Provenance:
         self.db.shards.create_index([("version", ASCENDING)])
         self.db.events.create_index([("run_id", ASCENDING), ("at", ASCENDING)])
 
-    def record_event(self, run_id: str, kind: str, **payload: Any) -> None:
+    def record_event(self, run_id: str, kind: str, subject: str = "", **payload: Any) -> None:
+        """Append an event; recording the same (run, kind, subject) again changes nothing."""
+        event_id = f"{run_id}:{kind}:{subject}" if subject else f"{run_id}:{kind}"
         self.db.events.update_one(
-            {"_id": f"{run_id}:{kind}"},
-            {"$set": {"run_id": run_id, "kind": kind, "at": _now(), **payload}},
+            {"_id": event_id},
+            {
+                "$setOnInsert": {
+                    "run_id": run_id,
+                    "kind": kind,
+                    "subject": subject,
+                    "at": _now(),
+                    **payload,
+                }
+            },
             upsert=True,
         )
+
+    def events(self, run_id: str | None = None) -> list[dict]:
+        query = {"run_id": run_id} if run_id else {}
+        return list(self.db.events.find(query).sort([("at", 1), ("_id", 1)]))
+
+    def record_revocation(self, revocation: dict) -> bool:
+        """Store a revocation once (keyed by what it revokes and from when); True if new."""
+        target = revocation.get("track_id") or f"licence:{revocation['license_id']}"
+        rev_id = f"{revocation['partner']}|{target}|{revocation['effective']}"
+        result = self.db.revocations.update_one(
+            {"_id": rev_id}, {"$setOnInsert": {**revocation, "recorded_at": _now()}}, upsert=True
+        )
+        return result.upserted_id is not None
+
+    def revocations(self, as_of: str) -> list[dict]:
+        """Revocations in effect on the ISO date `as_of`."""
+        return list(self.db.revocations.find({"effective": {"$lte": as_of}}).sort("_id", 1))
 
     def upsert_version(self, version: str, **fields: Any) -> None:
         self.db.versions.update_one(
@@ -97,8 +125,15 @@ class Provenance:
     def mark_step_done(self, version: str, kind: str, number: int, summary: dict) -> None:
         self.db.steps.update_one(
             {"_id": f"{version}/{kind}/{number}"},
-            {"$set": {"version": version, "kind": kind, "number": number,
-                      "summary": summary, "at": _now()}},
+            {
+                "$set": {
+                    "version": version,
+                    "kind": kind,
+                    "number": number,
+                    "summary": summary,
+                    "at": _now(),
+                }
+            },
             upsert=True,
         )
 
@@ -107,8 +142,11 @@ class Provenance:
 
     def save_jobs(self, version: str, jobs: list[dict]) -> None:
         ops = [
-            UpdateOne({"_id": f"{version}/{n}"},
-                      {"$set": {**job, "version": version, "number": n}}, upsert=True)
+            UpdateOne(
+                {"_id": f"{version}/{n}"},
+                {"$set": {**job, "version": version, "number": n}},
+                upsert=True,
+            )
             for n, job in enumerate(jobs)
         ]
         if ops:
@@ -192,6 +230,28 @@ class Provenance:
             if doc:
                 found[f"example_{status}"] = doc["item_key"]
         return found
+
+    def withdraw_versions_holding(self, item_keys: list[str], by: str) -> list[str]:
+        """Flag committed versions (other than `by`) whose rows include any of `item_keys`."""
+        if not item_keys:
+            return []
+        holding = self.db.decisions.distinct(
+            "version", {"item_key": {"$in": item_keys}, "status": "accepted"}
+        )
+        versions = [v for v in holding if v != by]
+        for version in versions:
+            items = self.db.decisions.distinct(
+                "item_key",
+                {"version": version, "item_key": {"$in": item_keys}, "status": "accepted"},
+            )
+            self.db.versions.update_one(
+                {"_id": version, "status": "committed"},
+                {
+                    "$set": {"withdrawn": True, "withdrawn_by": by, "withdrawn_at": _now()},
+                    "$addToSet": {"withdrawn_items": {"$each": items}},
+                },
+            )
+        return sorted(versions)
 
     def versions(self) -> list[dict]:
         return list(self.db.versions.find().sort("created_at", 1))

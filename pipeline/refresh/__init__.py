@@ -16,7 +16,7 @@ from pipeline.refresh.analyse import analyse_batch
 from pipeline.refresh.commit import IncompleteVersion, commit, summary
 from pipeline.refresh.dedup import dedup
 from pipeline.refresh.plan import Plan, plan
-from pipeline.refresh.run import run_refresh
+from pipeline.refresh.run import run_refresh, run_takedown
 from pipeline.refresh.write import write_shard
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "dedup",
     "plan",
     "run_refresh",
+    "run_takedown",
     "summary",
     "write_shard",
 ]

@@ -13,6 +13,7 @@ from pipeline.catalogs.partners import load_partners
 from pipeline.config import Settings
 from pipeline.licensing import decide, load_policy
 from pipeline.licensing.policy import Policy
+from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
 from pipeline.reasons import Reason
 from pipeline.refresh.common import CARRIED, LICENSED, REJECTED, row_hash
@@ -59,12 +60,15 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         prov.record_event(run_id, "started", version=version, as_of=as_of.isoformat())
         parent = prov.latest_committed()
         carried_from = prov.accepted_items(parent) if parent else {}
+        revocations = prov.revocations(as_of.isoformat())
         docs, validation = [], {}
         for partner in partners:
             items, report = read_delivery(partner)
             validation[partner.id] = publish_report(store, version, partner.id, report)
             for item in items:
-                docs.append(_licence_record(item, policy, as_of, version, run_id, len(docs)))
+                docs.append(
+                    _licence_record(item, policy, as_of, version, run_id, len(docs), revocations)
+                )
         to_analyse = []
         for doc in docs:
             if doc["status"] != LICENSED:
@@ -139,6 +143,7 @@ def _licence_record(
     version: str,
     run_id: str,
     seq: int,
+    revocations: list[dict] = (),
 ) -> dict:
     base = {
         "version": version,
@@ -164,7 +169,8 @@ def _licence_record(
             "reasons": [Reason.METADATA_INVALID.value],
             "messages": [f"{Reason.METADATA_INVALID}: {item.message}"],
         }
-    decision = decide(item.license, policy, as_of)
+    licence = apply_revocations(item.license, item.partner, item.track_id, list(revocations))
+    decision = decide(licence, policy, as_of)
     return {
         **base,
         "isrc": item.isrc,
@@ -172,7 +178,7 @@ def _licence_record(
         "artists": item.artists,
         "audio_location": item.audio,
         "sha256": item.sha256,
-        "license": item.license.model_dump(mode="json"),
+        "license": licence.model_dump(mode="json"),
         "status": LICENSED if decision.accepted else REJECTED,
         "stage": "licence",
         "reasons": [r.value for r in decision.reasons],

@@ -35,3 +35,25 @@ def run_refresh(
     result = commit(settings, the_plan.version)
     result["seconds"] = round(time.monotonic() - started, 2)
     return result
+
+
+def run_takedown(
+    settings: Settings,
+    as_of: date | None = None,
+    run_id: str | None = None,
+    horizon_days: int = 7,
+) -> dict:
+    """The takedown in this process: what `corpus takedown` runs."""
+    from pipeline.refresh.takedown import plan_takedown, withdraw_older
+
+    started = time.monotonic()
+    as_of = as_of or datetime.now(UTC).date()
+    run_id = run_id or f"takedown__{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    the_plan = plan_takedown(settings, run_id, as_of, horizon_days)
+    if not the_plan.committed:
+        for job in dedup(settings, the_plan.version):
+            write_shard(settings, the_plan.version, job)
+    result = commit(settings, the_plan.version)
+    result["withdrawn"] = withdraw_older(settings, the_plan.version)
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result

@@ -32,6 +32,17 @@ def test_dagbag_imports_without_errors(airflow_home):
     assert dag.get_task("commit").upstream_task_ids >= {"write_shard", "plan"}
 
 
+def test_takedown_dag_shape(airflow_home):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    dag = bag.dags["corpus_takedown"]
+    assert dag.schedule == "@daily"
+    assert {t.task_id for t in dag.tasks} == {"plan", "dedup", "write_shard", "commit", "withdraw"}
+    assert dag.get_task("withdraw").upstream_task_ids >= {"commit"}
+
+
 def test_dag_parse_does_no_heavy_imports(airflow_home):
     code = (
         "import runpy, sys, json; runpy.run_path(sys.argv[1]);"

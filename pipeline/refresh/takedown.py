@@ -1,0 +1,120 @@
+"""Takedown: a new version without what was revoked or is about to expire, and nothing else.
+
+Derived from the latest committed version, not from the deliveries: items are only ever
+removed here. The removal horizon is the time to the next scheduled refresh, so a licence
+that would lapse before then leaves now. Older versions that hold a removed item are
+marked withdrawn in provenance (their objects stay: versions are immutable).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pipeline.config import Settings
+from pipeline.licensing import decide
+from pipeline.licensing.model import License
+from pipeline.licensing.policy import Policy
+from pipeline.licensing.revocations import apply_revocations
+from pipeline.provenance import connect
+from pipeline.refresh.common import ACCEPTED, CARRIED, REJECTED
+from pipeline.refresh.plan import Plan
+from pipeline.shards.manifest import manifest_key, version_id
+from pipeline.storage import open_store
+
+COPIED = ("_id", "updated_at", "batch", "shard", "parent_shard")
+
+
+def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: int = 7) -> Plan:
+    """Plan the takedown version; when nothing must go, the latest version is returned as is."""
+    version = version_id(as_of, run_id)
+    store = open_store(settings.store)
+    prov = connect(settings)
+    try:
+        if store.exists(manifest_key(version)):
+            return Plan(version, [], committed=True)
+        existing = prov.version(version)
+        if existing and existing.get("planned"):
+            return Plan(version, [], committed=False)
+        parent = prov.latest_committed()
+        if parent is None:
+            raise LookupError("no committed version to take anything down from")
+        parent_meta = prov.version(parent)
+        policy = Policy.model_validate(parent_meta["policy"])
+        horizon = max(policy.min_validity_days, horizon_days)
+        judge = policy.model_copy(update={"min_validity_days": horizon})
+        revocations = prov.revocations(as_of.isoformat())
+        docs, removed = [], []
+        for old in prov.decisions(parent):
+            doc = {k: v for k, v in old.items() if k not in COPIED}
+            doc.update(
+                version=version, run_id=run_id, as_of=as_of.isoformat(), batch=None, shard=None
+            )
+            if old["status"] == ACCEPTED:
+                licence = apply_revocations(
+                    License.model_validate(old["license"]),
+                    old["partner"],
+                    old["track_id"],
+                    revocations,
+                )
+                decision = decide(licence, judge, as_of)
+                if decision.accepted:
+                    doc.update(status=CARRIED, stage="carried", parent_shard=old["shard"])
+                else:
+                    removed.append(old["item_key"])
+                    doc.update(
+                        status=REJECTED,
+                        stage="takedown",
+                        license=licence.model_dump(mode="json"),
+                        reasons=[r.value for r in decision.reasons],
+                        messages=decision.messages,
+                    )
+            docs.append(doc)
+        if not removed:
+            prov.record_event(
+                run_id, "takedown-nothing-to-do", version=parent, as_of=as_of.isoformat()
+            )
+            return Plan(parent, [], committed=True)
+        prov.record_event(
+            run_id, "takedown-started", version=version, removed=removed, horizon_days=horizon
+        )
+        prov.upsert_decisions(docs)
+        prov.upsert_version(
+            version,
+            kind="takedown",
+            run_id=run_id,
+            as_of=as_of.isoformat(),
+            status="building",
+            parent=parent,
+            store=store.uri,
+            partners=parent_meta["partners"],
+            partners_file=parent_meta.get("partners_file"),
+            policy=parent_meta["policy"],
+            policy_hash=parent_meta["policy_hash"],
+            descriptor_set=parent_meta["descriptor_set"],
+            validation=parent_meta.get("validation", {}),
+            items=len(docs),
+            licensed=0,
+            carried=sum(d["status"] == CARRIED for d in docs),
+            removed=removed,
+            horizon_days=horizon,
+            batch_count=0,
+            shard_target_bytes=parent_meta["shard_target_bytes"],
+            planned=True,
+        )
+        return Plan(version, [], committed=False)
+    finally:
+        prov.close()
+
+
+def withdraw_older(settings: Settings, version: str) -> list[str]:
+    """Mark every older committed version holding an item `version` removed as withdrawn."""
+    prov = connect(settings)
+    try:
+        meta = prov.version(version) or {}
+        removed = meta.get("removed") or []
+        withdrawn = prov.withdraw_versions_holding(removed, by=version)
+        for old in withdrawn:
+            prov.record_event(meta["run_id"], "version-withdrawn", subject=old, by=version)
+        return withdrawn
+    finally:
+        prov.close()
