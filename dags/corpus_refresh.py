@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from pipeline.assets import CORPUS_VERSIONS
+
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2)}
 
 
@@ -67,7 +69,7 @@ def corpus_refresh():
 
         return write(settings_for(params), ref["version"], ref["job"])
 
-    @task
+    @task(outlets=[CORPUS_VERSIONS])
     def commit(planned: dict, params=None) -> dict:
         """Write the version manifest last: the version exists from this moment."""
         from pipeline.airflow_glue import settings_for

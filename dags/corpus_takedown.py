@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from pipeline.assets import CORPUS_VERSIONS
+
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2)}
 
 
@@ -54,7 +56,7 @@ def corpus_takedown():
 
         return write(settings_for(params), ref["version"], ref["job"])
 
-    @task
+    @task(outlets=[CORPUS_VERSIONS])
     def commit(version: str, params=None) -> dict:
         from pipeline.airflow_glue import settings_for
         from pipeline.refresh import commit as commit_version

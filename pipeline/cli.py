@@ -23,7 +23,25 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-@click.group()
+class CorpusGroup(click.Group):
+    """Turns a refused MongoDB write into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from pymongo.errors import OperationFailure
+
+        try:
+            return super().invoke(ctx)
+        except OperationFailure as exc:
+            if exc.code == 13:
+                _fail(
+                    f"the MongoDB user of CORPUS_MONGO_URI may not do this "
+                    f"({exc.details.get('errmsg', exc) if exc.details else exc}); "
+                    "read-only users can run trace, versions, show, verify and audit"
+                )
+            raise
+
+
+@click.group(cls=CorpusGroup)
 @click.version_option(package_name="ethical-corpus")
 def main() -> None:
     """Build AI-training audio corpora only from audio licensed for it, and keep the proof."""
@@ -325,6 +343,51 @@ def gc(dry_run: bool, grace_hours: float) -> None:
     for key in garbage:
         out.print(f"{verb} {key}")
     out.print(f"{verb} {len(garbage)} unreferenced object(s)")
+
+
+@main.command()
+@click.option("--version", "version", help="Version to audit (default: the latest).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for report.html and the CSV/JSON exports "
+    "(default: $CORPUS_HOME/audits/<version>).",
+)
+@click.option("--expiring-days", type=click.IntRange(0), default=90, show_default=True)
+@click.option("--publish", is_flag=True, help="Also keep the report in the store.")
+def audit(version, out_dir, expiring_days, publish) -> None:
+    """Write the audit report of a version (HTML with charts, CSV, JSON, summary)."""
+    from pipeline.audit.publish import audit_version, resolve_version
+
+    settings = Settings.from_env()
+    try:
+        version = resolve_version(settings, version)
+        out_dir = out_dir or settings.home / "audits" / version
+        result = audit_version(settings, version, out_dir.resolve(), publish, expiring_days)
+    except (LookupError, OSError) as exc:
+        _fail(str(exc))
+    out.print(f"audit report of {result['version']}: {result['report']}")
+    if result.get("published"):
+        out.print(f"kept in the store: {result['published']}")
+
+
+@main.command()
+@click.option("--version", "version", help="Version (default: the latest).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV instead of Markdown.")
+def attribution(version: str | None, as_csv: bool) -> None:
+    """The attribution list CC BY and contract terms require, for one version."""
+    from pipeline.audit.attribution import attribution_csv, attribution_markdown
+    from pipeline.audit.publish import resolve_version, version_facts
+
+    settings = Settings.from_env()
+    try:
+        version = resolve_version(settings, version)
+    except LookupError as exc:
+        _fail(str(exc))
+    _, decisions, _, _ = version_facts(settings, version)
+    text = attribution_csv(decisions) if as_csv else attribution_markdown(decisions, version)
+    click.echo(text, nl=False)
 
 
 @main.command("demo-data")

@@ -26,9 +26,12 @@ def manifest_record_schema() -> dict:
 
 
 def generated() -> dict[str, dict]:
+    from pipeline.catalogs.partners import partners_json_schema
+
     return {
         "policy.schema.json": policy_json_schema(),
         "manifest_record.schema.json": manifest_record_schema(),
+        "partners.schema.json": partners_json_schema(),
     }
 
 

@@ -35,7 +35,7 @@ def list_versions(settings: Settings) -> list[dict]:
 
 
 def trace_item(settings: Settings, key: str) -> list[dict]:
-    prov = connect(settings)
+    prov = connect(settings, write=False)
     try:
         records = prov.trace(key)
         statuses = {v["_id"]: v.get("status") for v in prov.versions()}
@@ -60,7 +60,7 @@ def version_summary(settings: Settings, version: str | None = None) -> dict | No
     store = open_store(settings.store)
     manifest = json.loads(store.get(f"versions/{row['version']}/manifest.json"))
     result = summary(manifest, row["manifest"])
-    prov = connect(settings)
+    prov = connect(settings, write=False)
     try:
         result.update(prov.examples(row["version"]))
     finally:

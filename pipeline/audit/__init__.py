@@ -1,1 +1,1 @@
-"""What rights managers and auditors run: verification of versions, reports (coming)."""
+"""What rights managers and auditors run: version verification, reports, attribution."""

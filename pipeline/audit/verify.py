@@ -102,7 +102,7 @@ def _check_provenance(settings: Settings, manifest: dict, rows: dict[str, dict])
     version = manifest["version"]
     policy = Policy.model_validate(manifest["policy"])
     as_of = date.fromisoformat(manifest["as_of"])
-    prov = connect(settings)
+    prov = connect(settings, write=False)
     try:
         accepted = prov.accepted_items(version)
     finally:

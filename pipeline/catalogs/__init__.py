@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
 
 from pipeline.catalogs.models import CatalogItem, InvalidRecord, RawRecord
 from pipeline.catalogs.partners import Partner
 
-CONNECTORS = {"manifest": "pipeline.catalogs.manifest"}
+CONNECTORS = {
+    "manifest": "pipeline.catalogs.manifest",
+    "csv": "pipeline.catalogs.csv_manifest",
+    "ddex": "pipeline.catalogs.ddex",
+    "http": "pipeline.catalogs.http_feed",
+}
 
 
 class UnknownConnector(ValueError):
@@ -16,13 +23,30 @@ class UnknownConnector(ValueError):
 
 
 def read_partner(partner: Partner) -> Iterator[RawRecord | InvalidRecord]:
+    """`connector.read(id, location, **options)`; a connector lists the Partner fields it
+    takes (mapping, credentials, allowed_audio_hosts) in its module-level `OPTIONS`."""
     module = CONNECTORS.get(partner.connector)
     if module is None:
         raise UnknownConnector(
             f"partner {partner.id!r}: connector {partner.connector!r} is not available; "
             f"choose one of {sorted(CONNECTORS)}"
         )
-    return importlib.import_module(module).read(partner.id, partner.location)
+    connector = importlib.import_module(module)
+    options = {name: getattr(partner, name) for name in getattr(connector, "OPTIONS", ())}
+    if "mapping" in options:
+        options["mapping"] = partner.mapping_or_default()
+    return connector.read(partner.id, partner.location, **options)
+
+
+def local_root(location: str, connector: str) -> Path:
+    """The delivery folder (or file) of a local location; other schemes are not read yet."""
+    parsed = urlparse(location)
+    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:
+        raise ValueError(f"{location}: the {connector} connector reads local deliveries only")
+    root = Path(parsed.path if parsed.scheme == "file" else location)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: the delivery does not exist")
+    return root
 
 
 __all__ = ["CatalogItem", "InvalidRecord", "Partner", "RawRecord", "read_partner"]

@@ -50,9 +50,8 @@ def decide(licence: License, policy: Policy, as_of: date) -> Decision:
         found[Reason.NOT_YET_VALID] = f"valid from {licence.valid_from}, logical date {as_of}"
     needed_until = as_of + timedelta(days=policy.min_validity_days)
     if licence.valid_until and licence.valid_until < needed_until:
-        found[Reason.EXPIRED] = (
-            f"valid until {licence.valid_until}, logical date {as_of}"
-            + (f", policy needs validity until {needed_until}" if policy.min_validity_days else "")
+        found[Reason.EXPIRED] = f"valid until {licence.valid_until}, logical date {as_of}" + (
+            f", policy needs validity until {needed_until}" if policy.min_validity_days else ""
         )
     if licence.revoked and licence.revoked.date <= as_of:
         why = f": {licence.revoked.reason}" if licence.revoked.reason else ""

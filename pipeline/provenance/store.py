@@ -25,12 +25,17 @@ from pipeline.provenance.embedded import ensure_server
 DEFAULT_DB = "corpus"
 
 
-def connect(settings: Settings) -> Provenance:
-    """`CORPUS_MONGO_URI` when set, else the embedded server (started on first use)."""
+def connect(settings: Settings, write: bool = True) -> Provenance:
+    """`CORPUS_MONGO_URI` when set, else the embedded server (started on first use).
+
+    Read-only callers (audits, trace, verify) pass `write=False`: they create no indexes, so
+    they work under a MongoDB user that holds only the `read` role.
+    """
     uri = settings.mongo_uri or ensure_server(settings.home)
     client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=10_000, tz_aware=True)
     prov = Provenance(client.get_default_database(DEFAULT_DB), client)
-    prov.ensure_indexes()
+    if write:
+        prov.ensure_indexes()
     return prov
 
 

@@ -35,7 +35,7 @@ def collect_garbage(
 
 def _in_flight(settings: Settings, grace_hours: float) -> set[str]:
     since = datetime.now(UTC) - timedelta(hours=grace_hours)
-    prov = connect(settings)
+    prov = connect(settings, write=False)
     try:
         building = [
             v["_id"]

@@ -87,15 +87,29 @@ def test_row_groups_are_sized_by_bytes_and_floats_skip_dictionaries():
     from pipeline.shards.writer import rows_per_group
 
     row = {name: None for name in shard_schema().names}
-    row.update(item_key="p:1", partner="p", track_id="1", title="t", artists=["a"],
-               license_id="CC0-1.0", split="train", audio_sha256="0" * 64, descriptor_set="x",
-               bpm=120.0, mfcc_mean=[1.0] * 13)
-    rows = [{**row, "item_key": f"p:{i}", "audio": {"bytes": bytes(200_000), "path": "x.wav"}}
-            for i in range(40)]
+    row.update(
+        item_key="p:1",
+        partner="p",
+        track_id="1",
+        title="t",
+        artists=["a"],
+        license_id="CC0-1.0",
+        split="train",
+        audio_sha256="0" * 64,
+        descriptor_set="x",
+        bpm=120.0,
+        mfcc_mean=[1.0] * 13,
+    )
+    rows = [
+        {**row, "item_key": f"p:{i}", "audio": {"bytes": bytes(200_000), "path": "x.wav"}}
+        for i in range(40)
+    ]
     table = pa.Table.from_pylist(rows, schema=shard_schema())
     assert rows_per_group(table, target_bytes=1_000_000) == 4
     meta = pq.ParquetFile(io.BytesIO(to_parquet(rows))).metadata
-    columns = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i)
-               for i in range(meta.num_columns)}
+    columns = {
+        meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i)
+        for i in range(meta.num_columns)
+    }
     assert "RLE_DICTIONARY" not in str(columns["bpm"].encodings)
     assert "RLE_DICTIONARY" in str(columns["partner"].encodings)

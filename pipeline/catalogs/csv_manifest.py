@@ -1,0 +1,155 @@
+"""CSV manifest connector: one track per row, columns named by the partner's mapping.
+
+Rows become manifest records (the JSONL format), so the same validation and normalisation
+judge them. List cells (artists, uses, territories) are split on `list_separator`; an empty
+cell means the field is absent. A row that cannot become a record is kept as an
+InvalidRecord naming `file:line`, and the rest of the file goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipeline.catalogs import local_root
+from pipeline.catalogs.models import InvalidRecord, RawRecord
+from pipeline.catalogs.partners import CsvMapping
+
+OPTIONS = ("mapping",)
+
+REQUIRED = ("track_id", "title", "artists", "audio", "license_id")
+LISTS = frozenset({"artists", "uses", "territories", "excluded_territories"})
+LICENCE = {
+    "license_id": "id",
+    "uses": "uses",
+    "territories": "territories",
+    "excluded_territories": "excluded_territories",
+    "valid_from": "valid_from",
+    "valid_until": "valid_until",
+    "attribution": "attribution",
+    "tdm_opt_out": "tdm_opt_out",
+}
+BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def read(
+    partner: str, location: str, mapping: CsvMapping | None = None
+) -> Iterator[RawRecord | InvalidRecord]:
+    """Raw records from every CSV file of the delivery, files in name order."""
+    mapping = mapping or CsvMapping()
+    root = local_root(location, "csv")
+    if root.is_dir():
+        files = sorted(p for p in root.glob(mapping.files) if p.is_file())
+        base = root
+    else:
+        files, base = [root], root.parent
+    if not files:
+        raise FileNotFoundError(f"{root}: no file matches {mapping.files!r}; nothing delivered?")
+    numbers = itertools.count(1)
+    for path in files:
+        yield from _read_file(partner, path, base, mapping, numbers)
+
+
+def _read_file(
+    partner: str, path: Path, root: Path, mapping: CsvMapping, numbers: Iterator[int]
+) -> Iterator[RawRecord | InvalidRecord]:
+    columns = mapping.columns.model_dump()
+    explicit = mapping.columns.model_fields_set
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=mapping.delimiter)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            yield _invalid(partner, f"#{path.name}", str(path), "empty CSV file")
+            return
+        except csv.Error as exc:
+            yield _invalid(partner, f"#{path.name}", f"{path}:1", f"unreadable header: {exc}")
+            return
+        position = {name: i for i, name in enumerate(header)}
+        missing = [
+            columns[f]
+            for f in columns
+            if (f in REQUIRED or f in explicit) and columns[f] not in position
+        ]
+        if missing:
+            yield _invalid(
+                partner,
+                f"#{path.name}",
+                f"{path}:1",
+                f"header lacks column(s) {missing}; it has {header}",
+            )
+            return
+        used = {field: position[name] for field, name in columns.items() if name in position}
+        while True:
+            line = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield _invalid(partner, f"#{path.name}:{line}", f"{path}:{line}", str(exc))
+                continue
+            if not any(cell.strip() for cell in row):
+                continue
+            number = next(numbers)
+            source = f"{path}:{line}"
+            if len(row) != len(header):
+                yield _invalid(
+                    partner,
+                    _row_id(row, used, path, line),
+                    source,
+                    f"row has {len(row)} cells, the header has {len(header)}",
+                    raw=mapping.delimiter.join(row),
+                )
+                continue
+            cells = {field: row[index].strip() for field, index in used.items()}
+            yield RawRecord(
+                partner=partner,
+                root=str(root),
+                source=source,
+                line=number,
+                data=to_record(cells, mapping.list_separator),
+            )
+
+
+def to_record(cells: dict[str, str], separator: str) -> dict:
+    """A manifest record from CSV cells keyed by field; empty cells are left out."""
+    record: dict = {}
+    licence: dict = {}
+    evidence: dict = {}
+    for field, text in cells.items():
+        if not text:
+            continue
+        value: object = text
+        if field in LISTS:
+            value = [part.strip() for part in text.split(separator) if part.strip()]
+        elif field == "tdm_opt_out":
+            value = BOOLEANS.get(text.lower(), text)
+        if field in LICENCE:
+            licence[LICENCE[field]] = value
+        elif field.startswith("evidence_"):
+            evidence[field.removeprefix("evidence_")] = value
+        else:
+            record[field] = value
+    if evidence:
+        licence["evidence"] = evidence
+    if licence:
+        record["license"] = licence
+    return record
+
+
+def _row_id(row: list[str], used: dict[str, int], path: Path, line: int) -> str:
+    index = used.get("track_id")
+    if index is not None and index < len(row) and row[index].strip():
+        return row[index].strip()
+    return f"#{path.name}:{line}"
+
+
+def _invalid(
+    partner: str, track_id: str, source: str, message: str, raw: str | None = None
+) -> InvalidRecord:
+    return InvalidRecord(
+        partner=partner, track_id=track_id, source=source, message=message, raw=raw
+    )

@@ -1,0 +1,698 @@
+"""DDEX ERN connector: NewReleaseMessage / PurgeReleaseMessage (ERN 3.4.1-3.8.x, 4.1-4.3).
+
+Each sound recording becomes one manifest record keyed by its ISRC:
+
+- title and display artists (4.x: `DisplayTitleText`, `DisplayArtist/ArtistPartyReference`
+  resolved through `PartyList`; 3.x: `ReferenceTitle`, `SoundRecordingDetailsByTerritory/
+  DisplayArtist/PartyName`);
+- audio: 4.x `SoundRecordingEdition/TechnicalDetails/DeliveryFile/File/URI` (4.1/4.2 without
+  the edition level), 3.x `TechnicalSoundRecordingDetails/File/FilePath+FileName`; clips and
+  previews are skipped. A reference is resolved from the message's folder (else from the
+  delivery root) and must stay inside the delivery. Its `HashSum` (MD5 or SHA-x) is checked
+  against the delivered file: a mismatch makes the record invalid; after a match the record
+  carries the file's sha256, which the fetch stage checks again. URL audio is not read here.
+- licence, from the deals reaching the recording (Deal -> DealReleaseReference -> Release ->
+  ReleaseResourceReference): `uses` are the partner mapping of the deal's UseTypes (plus
+  CommercialModelTypes once any use is granted); nothing is granted unless mapped. Territory
+  and excluded codes, validity start/end become the licence's. The id is the CC licence a
+  DealReference names, else `LicenseRef-<partner>-<DealReference>` (or `<release id>-deal<n>`).
+  Granting deals with identical terms merge their uses; when several differ, the one in force
+  on the message's creation date is taken (else the next to start), so a record never claims
+  more than one deal grants. A 3.x `TakeDown`/`AllDealsCancelled` revokes.
+
+Messages (`**/*.xml`) are read in path order (DDEX batch folders are named by time); a later
+message replaces what an earlier one said about a recording, and a PurgeReleaseMessage
+revokes the recordings of the releases it names. Parsing is streamed (iterparse, each list
+item dropped once read) with defusedxml and no DTD at all: no entity expansion, no external
+entities, no network. A malformed message or a broken recording becomes an InvalidRecord
+naming the file and the XML path; the rest go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import posixpath
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+
+from pipeline.catalogs import local_root
+from pipeline.catalogs.models import InvalidRecord, RawRecord
+from pipeline.catalogs.normalise import resolve_audio
+from pipeline.catalogs.partners import DdexMapping
+from pipeline.licensing.territories import WORLDWIDE
+
+OPTIONS = ("mapping",)
+
+ERN_NAMESPACE = re.compile(r"^http://ddex\.net/xml/ern/(?P<version>[34]\d*)$")
+MESSAGES = {"NewReleaseMessage", "UpdateReleaseMessage", "PurgeReleaseMessage"}
+RELEASE_IDS = ("GRid", "ICPN", "ISRC", "CatalogNumber", "ProprietaryId")
+HASHES = {"MD5": "md5", "SHA1": "sha1", "SHA224": "sha224", "SHA256": "sha256"}
+HASHES |= {"SHA384": "sha384", "SHA512": "sha512"}
+SHA2_BY_HEX = {56: "sha224", 64: "sha256", 96: "sha384", 128: "sha512"}
+CHUNK = 1 << 20
+
+
+class MessageError(ValueError):
+    """A whole message cannot be used; `path` is where in the XML reading stopped."""
+
+    def __init__(self, message: str, path: str):
+        super().__init__(message)
+        self.path = path
+
+
+@dataclass
+class Term:
+    """One deal's terms for one validity period, as they apply to one recording."""
+
+    uses: set[str]
+    territories: list[str]
+    excluded: list[str]
+    valid_from: date | None
+    valid_until: date | None
+    licence_id: str
+    takedown: bool
+    cc: bool
+
+
+@dataclass
+class Recording:
+    path: str
+    reference: str
+    isrc: str | None
+    proprietary: str | None
+    title: str | None
+    artists: list[str]
+    file: str | None
+    is_url: bool
+    hash_algorithm: str | None
+    hash_value: str | None
+
+
+@dataclass
+class Message:
+    kind: str
+    version: str
+    message_id: str | None = None
+    created: datetime | None = None
+    recordings: list[Recording] = field(default_factory=list)
+    broken: list[tuple[str, str]] = field(default_factory=list)
+    releases: dict[str, dict] = field(default_factory=dict)
+    deals: list[dict] = field(default_factory=list)
+    purged: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class Pending:
+    """A record waiting for its audio to be checked once every message has been read."""
+
+    data: dict
+    source: str
+    audio_path: Path | None
+    hash_algorithm: str | None
+    hash_value: str | None
+    release_ids: set[str]
+
+
+def read(
+    partner: str, location: str, mapping: DdexMapping | None = None
+) -> Iterator[RawRecord | InvalidRecord]:
+    """One record per sound recording across the delivery's messages, latest message wins."""
+    mapping = mapping or DdexMapping()
+    root = local_root(location, "ddex")
+    if root.is_dir():
+        messages = sorted(p for p in root.glob(mapping.files) if p.is_file())
+    else:
+        messages, root = [root], root.parent
+    if not messages:
+        raise FileNotFoundError(f"{root}: no message matches {mapping.files!r}; nothing delivered?")
+    state: dict[str, Pending | InvalidRecord] = {}
+    for path in messages:
+        try:
+            message = parse_message(path)
+        except MessageError as exc:
+            key = f"#{path.relative_to(root)}"
+            state[key] = _invalid(partner, key, f"{path}#{exc.path}", str(exc))
+            continue
+        if message.kind == "PurgeReleaseMessage":
+            _purge(state, message, path)
+            continue
+        for track_id, result in _records(partner, root, path, message, mapping):
+            state[track_id] = result
+    for number, (track_id, result) in enumerate(state.items(), start=1):
+        if isinstance(result, InvalidRecord):
+            yield result
+            continue
+        problem = _check_audio(result)
+        if problem:
+            yield _invalid(partner, track_id, result.source, problem, raw=result.data)
+            continue
+        yield RawRecord(
+            partner=partner, root=str(root), source=result.source, line=number, data=result.data
+        )
+
+
+def parse_message(path: Path) -> Message:
+    """Stream one ERN message into compact facts; raises MessageError when it is unusable."""
+    stack: list[ET.Element] = []
+    names: list[str] = []
+    counters: list[Counter] = [Counter()]
+    message: Message | None = None
+    parties: dict[str, str] = {}
+    try:
+        for event, elem in iterparse(str(path), events=("start", "end"), forbid_dtd=True):
+            if event == "start":
+                namespace, _, local = elem.tag.rpartition("}")
+                if not stack:
+                    message = _start_message(namespace.lstrip("{"), local)
+                elem.tag = local
+                counters[-1][local] += 1
+                names.append(f"{local}[{counters[-1][local]}]" if len(stack) >= 2 else local)
+                counters.append(Counter())
+                stack.append(elem)
+                continue
+            xpath = "/" + "/".join(names)
+            stack.pop()
+            names.pop()
+            counters.pop()
+            if len(stack) == 2 and stack[-1].tag.endswith("List"):
+                _take_item(message, stack[-1].tag, elem, xpath, parties)
+                stack[-1].remove(elem)
+            elif len(stack) == 1:
+                _take_top(message, elem)
+                stack[-1].remove(elem)
+    except DefusedXmlException as exc:
+        raise MessageError(
+            f"refused: {type(exc).__name__} (DDEX messages may not declare a DTD or entities)",
+            _xpath(names),
+        ) from None
+    except ET.ParseError as exc:
+        line, column = getattr(exc, "position", (0, 0))
+        raise MessageError(
+            f"malformed XML at line {line}, column {column}: {exc}", _xpath(names)
+        ) from None
+    except OSError as exc:
+        raise MessageError(f"cannot read message: {exc.strerror or exc}", "/") from None
+    if message is None:
+        raise MessageError("empty message", "/")
+    return message
+
+
+def _xpath(names: list[str]) -> str:
+    return "/" + "/".join(names)
+
+
+def _start_message(namespace: str, local: str) -> Message:
+    match = ERN_NAMESPACE.match(namespace)
+    if not match:
+        raise MessageError(f"not a DDEX ERN message (namespace {namespace!r})", f"/{local}")
+    if local not in MESSAGES:
+        raise MessageError(f"{local} is not a message this connector reads", f"/{local}")
+    return Message(kind=local, version=match["version"])
+
+
+def _take_top(message: Message, elem: ET.Element) -> None:
+    if elem.tag == "MessageHeader":
+        message.message_id = _text(elem, "MessageId")
+        message.created = _datetime(_text(elem, "MessageCreatedDateTime"))
+    elif elem.tag == "PurgedRelease":
+        message.purged.append(_release_ids(elem))
+
+
+def _take_item(
+    message: Message, parent: str, elem: ET.Element, xpath: str, parties: dict[str, str]
+) -> None:
+    if parent == "PartyList" and elem.tag == "Party":
+        reference = _text(elem, "PartyReference")
+        name = _text(elem, "PartyName/FullName")
+        if reference and name:
+            parties[reference] = name
+    elif parent == "ResourceList" and elem.tag == "SoundRecording":
+        try:
+            message.recordings.append(_recording(elem, xpath, parties))
+        except ValueError as exc:
+            message.broken.append((xpath, str(exc)))
+    elif parent == "ReleaseList" and elem.tag in ("Release", "TrackRelease"):
+        reference = _text(elem, "ReleaseReference")
+        if reference:
+            message.releases[reference] = {
+                "ids": _release_ids(elem.find("ReleaseId")),
+                "resources": {
+                    (r.text or "").strip() for r in elem.iter("ReleaseResourceReference")
+                },
+            }
+    elif parent == "DealList" and elem.tag == "ReleaseDeal":
+        message.deals.append(
+            {
+                "releases": [(r.text or "").strip() for r in elem.findall("DealReleaseReference")],
+                "deals": [_deal(d) for d in elem.findall("Deal")],
+            }
+        )
+
+
+def _recording(elem: ET.Element, xpath: str, parties: dict[str, str]) -> Recording:
+    reference = _text(elem, "ResourceReference")
+    if not reference:
+        raise ValueError("SoundRecording has no ResourceReference")
+    ids = [*elem.findall("ResourceId"), *elem.findall("SoundRecordingId")]
+    ids += elem.findall("SoundRecordingEdition/ResourceId")
+    isrc = next((_text(i, "ISRC") for i in ids if _text(i, "ISRC")), None)
+    proprietary = next((_text(i, "ProprietaryId") for i in ids if _text(i, "ProprietaryId")), None)
+    file, is_url, algorithm, value = _delivered_file(elem)
+    return Recording(
+        path=xpath,
+        reference=reference,
+        isrc=isrc.replace("-", "").upper() if isrc else None,
+        proprietary=proprietary,
+        title=_title(elem),
+        artists=_artists(elem, parties),
+        file=file,
+        is_url=is_url,
+        hash_algorithm=algorithm,
+        hash_value=value,
+    )
+
+
+def _title(elem: ET.Element) -> str | None:
+    for path in (
+        "ReferenceTitle/TitleText",
+        "DisplayTitleText",
+        "DisplayTitle/TitleText",
+        "SoundRecordingDetailsByTerritory/Title/TitleText",
+    ):
+        text = _text(elem, path)
+        if text:
+            return text
+    return None
+
+
+def _artists(elem: ET.Element, parties: dict[str, str]) -> list[str]:
+    blocks = [elem, *elem.findall("SoundRecordingDetailsByTerritory")]
+    for block in blocks:
+        entries = block.findall("DisplayArtist")
+        if not entries:
+            continue
+        entries.sort(key=lambda e: _int(e.get("SequenceNumber")))
+        names = []
+        for entry in entries:
+            reference = _text(entry, "ArtistPartyReference")
+            name = parties.get(reference) if reference else _text(entry, "PartyName/FullName")
+            if name and name not in names:
+                names.append(name)
+        if names:
+            return names
+    for block in blocks:
+        name = _text(block, "DisplayArtistName")
+        if name:
+            return [name]
+    return []
+
+
+def _delivered_file(elem: ET.Element) -> tuple[str | None, bool, str | None, str | None]:
+    """(reference, is_url, hash algorithm, hash value) of the first full-length audio file."""
+    for details in [*elem.iter("TechnicalDetails"), *elem.iter("TechnicalSoundRecordingDetails")]:
+        if _true(_text(details, "IsClip")) or _true(_text(details, "IsPreview")):
+            continue
+        for file in [*details.findall("DeliveryFile/File"), *details.findall("File")]:
+            uri = _text(file, "URI") or _text(file, "URL")
+            name = _text(file, "FileName")
+            if uri:
+                is_url = bool(urlparse(uri).scheme) and len(urlparse(uri).scheme) > 1
+                reference = uri if is_url else unquote(uri)
+            elif name:
+                folder = _text(file, "FilePath") or ""
+                reference, is_url = posixpath.join(folder, name) if folder else name, False
+            else:
+                continue
+            digest = file.find("HashSum")
+            if digest is None:
+                return reference, is_url, None, None
+            algorithm = _text(digest, "Algorithm") or _text(digest, "HashSumAlgorithmType")
+            if algorithm == "UserDefined":
+                node = digest.find("Algorithm")
+                node = node if node is not None else digest.find("HashSumAlgorithmType")
+                algorithm = node.get("UserDefinedValue") if node is not None else algorithm
+            value = _text(digest, "HashSumValue") or _text(digest, "HashSum")
+            return reference, is_url, algorithm, value
+    return None, False, None, None
+
+
+def _deal(elem: ET.Element) -> dict:
+    terms = elem.find("DealTerms")
+    deal = {
+        "references": [(r.text or "").strip() for r in elem.findall("DealReference")],
+        "use_types": [],
+        "commercial": [],
+        "territories": [],
+        "excluded": [],
+        "periods": [],
+        "takedown": False,
+    }
+    if terms is None:
+        return deal
+    deal["use_types"] = [_coded(u) for u in terms.iter("UseType")]
+    deal["commercial"] = [_coded(c) for c in terms.findall("CommercialModelType")]
+    deal["territories"] = [_coded(t) for t in terms.findall("TerritoryCode")]
+    deal["excluded"] = [_coded(t) for t in terms.findall("ExcludedTerritoryCode")]
+    deal["periods"] = [_period(p) for p in terms.findall("ValidityPeriod")]
+    deal["takedown"] = _true(_text(terms, "TakeDown")) or _true(_text(terms, "AllDealsCancelled"))
+    return deal
+
+
+def _period(elem: ET.Element) -> tuple[date | None, date | None]:
+    """Inclusive dates; a date-time bound counts only the UTC days it fully covers."""
+    start = _date(_text(elem, "StartDate"))
+    if start is None and (moment := _datetime(_text(elem, "StartDateTime"))):
+        start = (moment + timedelta(days=1) - timedelta(microseconds=1)).date()
+    end = _date(_text(elem, "EndDate"))
+    if end is None and (moment := _datetime(_text(elem, "EndDateTime"))):
+        end = (moment - timedelta(days=1)).date()
+    return start, end
+
+
+def _records(
+    partner: str, root: Path, path: Path, message: Message, mapping: DdexMapping
+) -> Iterator[tuple[str, Pending | InvalidRecord]]:
+    for xpath, problem in message.broken:
+        track_id = f"#{path.relative_to(root)}{xpath}"
+        yield track_id, _invalid(partner, track_id, f"{path}#{xpath}", problem)
+    terms = _terms_by_resource(partner, message, mapping)
+    releases_of = _releases_by_resource(message)
+    for recording in message.recordings:
+        source = f"{path}#{recording.path}"
+        track_id = recording.isrc or recording.proprietary
+        if not track_id:
+            track_id = f"#{path.relative_to(root)}{recording.path}"
+            yield track_id, _invalid(partner, track_id, source, "SoundRecording has no ISRC")
+            continue
+        candidates = terms.get(recording.reference, [])
+        if not candidates:
+            yield (
+                track_id,
+                _invalid(
+                    partner,
+                    track_id,
+                    source,
+                    f"no Deal in this message covers SoundRecording {recording.reference}",
+                ),
+            )
+            continue
+        data = {
+            "track_id": track_id,
+            "isrc": recording.isrc,
+            "title": recording.title,
+            "artists": recording.artists,
+            "license": _licence(candidates, message),
+        }
+        audio_path = None
+        if recording.file and recording.is_url:
+            data["audio"] = recording.file
+            if _hash_name(recording.hash_algorithm, recording.hash_value) == "sha256":
+                data["sha256"] = _hex(recording.hash_value).lower()
+        elif recording.file:
+            data["audio"], audio_path = _locate(root, path, recording.file)
+        yield (
+            track_id,
+            Pending(
+                data={k: v for k, v in data.items() if v is not None},
+                source=source,
+                audio_path=audio_path,
+                hash_algorithm=None if recording.is_url else recording.hash_algorithm,
+                hash_value=None if recording.is_url else recording.hash_value,
+                release_ids={i for ids in releases_of.get(recording.reference, []) for i in ids},
+            ),
+        )
+
+
+def _releases_by_resource(message: Message) -> dict[str, list[list[str]]]:
+    found: dict[str, list[list[str]]] = {}
+    for release in message.releases.values():
+        for resource in release["resources"]:
+            found.setdefault(resource, []).append(release["ids"])
+    return found
+
+
+def _terms_by_resource(
+    partner: str, message: Message, mapping: DdexMapping
+) -> dict[str, list[Term]]:
+    found: dict[str, list[Term]] = {}
+    for release_deal in message.deals:
+        for release_ref in release_deal["releases"]:
+            release = message.releases.get(release_ref)
+            if release is None:
+                continue
+            for index, deal in enumerate(release_deal["deals"], start=1):
+                licence_id, cc = _licence_id(partner, deal["references"], release, index)
+                uses = {u.value for t in deal["use_types"] for u in mapping.use_types.get(t, [])}
+                if uses:
+                    uses |= {
+                        u.value
+                        for c in deal["commercial"]
+                        for u in mapping.commercial_models.get(c, [])
+                    }
+                territories = deal["territories"] or ([WORLDWIDE] if deal["excluded"] else [])
+                for start, end in deal["periods"] or [(None, None)]:
+                    term = Term(
+                        uses=uses,
+                        territories=territories,
+                        excluded=deal["excluded"],
+                        valid_from=start,
+                        valid_until=end,
+                        licence_id=licence_id,
+                        takedown=deal["takedown"],
+                        cc=cc,
+                    )
+                    for resource in release["resources"]:
+                        found.setdefault(resource, []).append(term)
+    return found
+
+
+def _licence(candidates: list[Term], message: Message) -> dict:
+    on = message.created.date() if message.created else None
+    takedowns = [t for t in candidates if t.takedown]
+    grants = [t for t in candidates if (t.uses or t.cc) and not t.takedown]
+    groups: dict[tuple, Term] = {}
+    for term in grants:
+        key = (tuple(term.territories), tuple(term.excluded), term.valid_from, term.valid_until)
+        if key in groups:
+            groups[key].uses |= term.uses
+        else:
+            groups[key] = Term(**{**term.__dict__, "uses": set(term.uses)})
+    chosen = _pick(list(groups.values()), on) if groups else candidates[0]
+    licence: dict = {
+        "id": chosen.licence_id,
+        "uses": sorted(chosen.uses) if groups else [],
+        "territories": chosen.territories,
+        "excluded_territories": chosen.excluded,
+    }
+    if chosen.valid_from:
+        licence["valid_from"] = chosen.valid_from.isoformat()
+    if chosen.valid_until:
+        licence["valid_until"] = chosen.valid_until.isoformat()
+    if takedowns:
+        first = min(takedowns, key=lambda t: t.valid_from or on or date.min)
+        licence["revoked"] = {
+            "date": (first.valid_from or on or date.min).isoformat(),
+            "reason": f"DDEX takedown in message {message.message_id or '?'} ({first.licence_id})",
+        }
+    return licence
+
+
+def _pick(groups: list[Term], on: date | None) -> Term:
+    """The grant in force on `on` (the message date), else the next to start, else the last."""
+    if on:
+        for term in groups:
+            if (term.valid_from or date.min) <= on <= (term.valid_until or date.max):
+                return term
+        future = [t for t in groups if t.valid_from and t.valid_from > on]
+        if future:
+            return min(future, key=lambda t: t.valid_from)
+    return max(groups, key=lambda t: t.valid_until or date.max)
+
+
+def _licence_id(partner: str, references: list[str], release: dict, index: int) -> tuple[str, bool]:
+    for reference in references:
+        cc = cc_licence(reference)
+        if cc:
+            return cc, True
+    if references and references[0]:
+        contract = references[0]
+    else:
+        contract = f"{release['ids'][0] if release['ids'] else 'release'}-deal{index}"
+    return f"LicenseRef-{_token(partner)}-{_token(contract)}", False
+
+
+def cc_licence(text: str) -> str | None:
+    """The SPDX id of a Creative Commons licence named by id or creativecommons.org URL."""
+    from pipeline.licensing.decide import licence_family
+
+    text = text.strip()
+    parsed = urlparse(text)
+    if parsed.netloc.endswith("creativecommons.org"):
+        parts = [p for p in parsed.path.split("/") if p]
+        if parts[:2] == ["publicdomain", "zero"] and len(parts) >= 3:
+            text = f"CC0-{parts[2]}"
+        elif parts[:1] == ["licenses"] and len(parts) >= 3:
+            text = f"CC-{parts[1].upper()}-{parts[2]}" + (
+                f"-{parts[3].upper()}" if len(parts) > 3 else ""
+            )
+    if licence_family(text) not in ("cc", "public-domain") or text.upper() == "LICENSEREF-PDM":
+        return None
+    return text.upper()
+
+
+def _purge(state: dict[str, Pending | InvalidRecord], message: Message, path: Path) -> None:
+    when = (message.created.date() if message.created else date.min).isoformat()
+    for ids in message.purged:
+        for track_id, result in state.items():
+            if isinstance(result, InvalidRecord):
+                continue
+            if result.release_ids.intersection(ids) or track_id in ids:
+                licence = dict(result.data.get("license") or {})
+                licence["revoked"] = {
+                    "date": when,
+                    "reason": f"DDEX PurgeReleaseMessage {message.message_id or path.name} "
+                    f"purged release {', '.join(sorted(ids))}",
+                }
+                result.data = {**result.data, "license": licence}
+
+
+def _locate(root: Path, message: Path, reference: str) -> tuple[str, Path | None]:
+    """(audio path relative to the delivery root, resolved file) for a file reference."""
+    folder = message.parent.relative_to(root).as_posix()
+    candidates = [reference.lstrip("/")]
+    if not reference.startswith("/"):
+        candidates.insert(0, posixpath.normpath(posixpath.join(folder, reference)))
+    first = None
+    for candidate in candidates:
+        try:
+            resolved = Path(resolve_audio(root, candidate))
+        except ValueError:
+            continue
+        first = first or (candidate, resolved)
+        if resolved.is_file():
+            return candidate, resolved
+    return first if first else (reference, None)
+
+
+def _check_audio(pending: Pending) -> str | None:
+    """Verify the delivered file against its HashSum and record its sha256; None when fine."""
+    path = pending.audio_path
+    if path is None or not path.is_file():
+        return None
+    name = _hash_name(pending.hash_algorithm, pending.hash_value)
+    if pending.hash_value and name is None:
+        return f"HashSum algorithm {pending.hash_algorithm!r} is not supported"
+    expected = hashlib.new(name) if name else None
+    sha256 = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                sha256.update(chunk)
+                if expected is not None:
+                    expected.update(chunk)
+    except OSError:
+        return None
+    if expected is not None and expected.hexdigest() != _hex(pending.hash_value).lower():
+        return (
+            f"audio {pending.data.get('audio')}: {pending.hash_algorithm} HashSum "
+            f"{pending.hash_value} does not match the delivered file ({expected.hexdigest()})"
+        )
+    pending.data["sha256"] = sha256.hexdigest()
+    return None
+
+
+def _hash_name(algorithm: str | None, value: str | None) -> str | None:
+    if not algorithm or not value:
+        return None
+    key = re.sub(r"[^A-Z0-9]", "", algorithm.upper())
+    if key == "SHA2":
+        return SHA2_BY_HEX.get(len(_hex(value)))
+    return HASHES.get(key)
+
+
+def _hex(value: str | None) -> str:
+    """HashSums come as hex or (4.x `DataType` Base64) base64; hex either way."""
+    value = (value or "").strip()
+    if re.fullmatch(r"[0-9A-Fa-f]+", value):
+        return value
+    try:
+        return base64.b64decode(value, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return value
+
+
+def _release_ids(elem: ET.Element | None) -> list[str]:
+    """Identifier values, GRid first (the order DDEX prefers), without repeats."""
+    if elem is None:
+        return []
+    found = [(e.text or "").strip() for name in RELEASE_IDS for e in elem.iter(name)]
+    return list(dict.fromkeys(v for v in found if v))
+
+
+def _coded(elem: ET.Element) -> str:
+    """A DDEX coded value; `UserDefined` stands for its UserDefinedValue attribute."""
+    text = (elem.text or "").strip()
+    if text == "UserDefined" and elem.get("UserDefinedValue"):
+        return elem.get("UserDefinedValue", "").strip()
+    return text
+
+
+def _text(elem: ET.Element, path: str) -> str | None:
+    found = elem.find(path)
+    text = (found.text or "").strip() if found is not None else ""
+    return text or None
+
+
+def _true(text: str | None) -> bool:
+    return (text or "").lower() in ("true", "1")
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def _date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def _datetime(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _token(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", ".", text).strip(".-") or "x"
+
+
+def _invalid(
+    partner: str, track_id: str, source: str, message: str, raw: dict | None = None
+) -> InvalidRecord:
+    return InvalidRecord(
+        partner=partner, track_id=track_id, source=source, message=message, raw=raw
+    )
