@@ -16,7 +16,7 @@ DEMO_ENV := CORPUS_HOME=$(HOME_DIR) \
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False
 
-.PHONY: demo test setup lint bench clean stop
+.PHONY: demo test setup lint bench clean stop chromium
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -43,11 +43,22 @@ demo: setup  ## generate the demo delivery, run corpus_refresh through Airflow, 
 	@$(DEMO_ENV) $(VENV)/bin/corpus show
 	@echo "== corpus verify (every committed version, re-read from the store)"
 	@$(DEMO_ENV) $(VENV)/bin/corpus verify
+	@echo "== corpus audit (open the report in a browser)"
+	@$(DEMO_ENV) $(VENV)/bin/corpus audit
 	@echo "(run the corpus command as $(VENV)/bin/corpus from this folder; make stop ends the embedded store)"
 
-test: setup  ## run the whole test suite (starts SecantusDB, fake-gcs-server, Airflow itself)
+chromium:  ## Debian's headless Chromium, which renders the audit report in the tests
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian chromium for the audit-report test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: setup chromium  ## run the whole test suite (starts SecantusDB, fake-gcs-server, Airflow itself)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
+
+bench: setup  ## descriptor stage vs bare Essentia MusicExtractor, same files, same run
+	$(VENV)/bin/python bench/descriptors_bench.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -112,8 +112,16 @@ def _print_summary(result: dict) -> None:
     table.add_row("logical date", result["as_of"])
     table.add_row("accepted tracks", f"[green]{result['accepted']}[/green]")
     table.add_row("rejected tracks", f"[red]{result['rejected_items']}[/red]")
+    for partner, counts in (result.get("by_partner") or {}).items():
+        table.add_row(
+            f"  partner {partner}",
+            f"{counts['accepted']} accepted, {counts['rejected']} rejected",
+        )
+    table.add_section()
+    table.add_row("rejections by reason", "")
     for reason, count in result["rejected"].items():
         table.add_row(f"  {reason}", str(count))
+    table.add_section()
     table.add_row("shards", f"{result['shards']} ({result['rows']} rows)")
     changes = result.get("changes") or {}
     if result.get("parent"):

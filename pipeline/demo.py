@@ -53,14 +53,14 @@ TRACKS: list[tuple] = [
     ("DL008", "Quiet Engine", "Ravi Iyer", "D", "minor", 96, "ogg", _cc_by("Ravi Iyer"), None),
     ("DL009", "Glasshouse", "Mina Cho", "A", "major", 124, "mp3", _cc_by("Mina Cho"), None),
     ("DL010", "North Window", "Mina Cho", "E", "major", 104, "flac", CONTRACT, None),
-    ("DL011", "Kite Season", "Ana Sol", "G", "minor", 116, "wav", CONTRACT, None),
-    ("DL012", "Fog Bank", "Kofi Mensah", "C", "minor", 132, "flac", CONTRACT, None),
+    ("DL011", "Kite Season", "Ana Sol", "C#", "minor", 116, "wav", CONTRACT, None),
+    ("DL012", "Fog Bank", "Kofi Mensah", "F#", "minor", 132, "flac", CONTRACT, None),
     (
         "DL013",
         "Borrowed Light",
         "Lea Brandt",
-        "F",
-        "minor",
+        "F#",
+        "major",
         92,
         "flac",
         {"id": "CC-BY-NC-ND-4.0", "attribution": "Lea Brandt (CC BY-NC-ND 4.0)"},
@@ -86,7 +86,7 @@ TRACKS: list[tuple] = [
         "DL015",
         "Commons Share",
         "Mina Cho",
-        "D",
+        "Bb",
         "major",
         118,
         "flac",
@@ -119,7 +119,7 @@ TRACKS: list[tuple] = [
     ("DL019", "Wrong Sum", "Ravi Iyer", "G", "major", 112, "flac", CC0, "checksum"),
     ("DL020", "Cut Short", "Mina Cho", "A", "minor", 126, "flac", CC0, "truncated"),
     ("DL021", "No Artist", None, "F", "major", 98, "wav", CC0, "malformed"),
-    ("DL022", "Sea Glass", "Ana Sol", "D", "minor", 88, "ogg", _cc_by("Ana Sol"), None),
+    ("DL022", "Sea Glass", "Ana Sol", "Eb", "minor", 88, "ogg", _cc_by("Ana Sol"), None),
     (
         "DL023",
         "Future Deal",
@@ -260,12 +260,63 @@ def _write_demo_delivery(root: Path) -> Path:
             }
         ]
     }
+    for extra in _other_connectors(root, delivery):
+        partners["partners"].append(extra.partner)
     partners_file = root / "partners.yaml"
     partners_file.write_text(yaml.safe_dump(partners, sort_keys=False), encoding="utf-8")
     (root / "policy-research.yaml").write_text(
         yaml.safe_dump(RESEARCH_POLICY, sort_keys=False), encoding="utf-8"
     )
     return partners_file
+
+
+# (track_id, title, artist, key, scale, bpm) of the DDEX and CSV partners' recordings.
+DDEX_TRACKS = [
+    ("QZDEM2600101", "Harbour Lights", "Nadia Okafor", "F", "major", 112),
+    ("QZDEM2600102", "Tin Roof Rain", "Nadia Okafor", "Bb", "minor", 96),
+    ("QZDEM2600103", "Border Song", "Jonas Weber", "G", "minor", 104),
+    ("QZDEM2600104", "Next Century", "Jonas Weber", "D", "major", 128),
+]
+CSV_TRACKS = [
+    ("CSV-01", "Copper Field", "Lina Haddad", "Ab", "major", 100),
+    ("CSV-02", "Morning Tide (label copy)", "Ana Sol", None, None, None),
+    ("CSV-03", "Inference Only", "Lina Haddad", "B", "minor", 118),
+    ("CSV-04", "Quiet Please", "Omar Diaz", "A", "major", 92),
+]
+
+
+def _other_connectors(root: Path, manifest_delivery: Path):
+    """A DDEX (ERN 4.3) partner and a CSV partner. The CSV label re-delivers Morning Tide,
+    byte for byte, to show DUPLICATE across partners."""
+    from pipeline.audio.synth import chord_progression, write_audio
+    from pipeline.demo_connectors import write_csv_delivery, write_ddex_delivery
+
+    sources = root / ".sources"
+    sources.mkdir(exist_ok=True)
+
+    def tracks(spec, seed):
+        out = []
+        for number, (track_id, title, artist, key, scale, bpm) in enumerate(spec):
+            if key is None:
+                path = manifest_delivery / "audio" / "dl001.flac"
+            else:
+                path = sources / f"{track_id.lower()}.flac"
+                seconds = BARS * 4 * 60 / bpm + 0.5
+                samples = chord_progression(key, scale, bpm, seconds, sr=SR, seed=seed + number)
+                write_audio(samples, SR, path, "flac")
+            out.append((track_id, title, artist, path))
+        return out
+
+    made = []
+    for writer, spec, partner_id, seed in (
+        (write_ddex_delivery, DDEX_TRACKS, "demo-ddex", 100),
+        (write_csv_delivery, CSV_TRACKS, "demo-csv", 200),
+    ):
+        delivery = writer(root / "deliveries" / partner_id, tracks(spec, seed), partner_id)
+        delivery.partner["location"] = f"deliveries/{partner_id}"
+        made.append(delivery)
+    shutil.rmtree(sources)
+    return made
 
 
 def expected_outcomes(policy: str = "strict") -> dict[str, list[str]]:
@@ -289,10 +340,23 @@ def expected_outcomes(policy: str = "strict") -> dict[str, list[str]]:
     }
     if policy == "research":
         del by_track["DL013"], by_track["DL015"]
-    return {
+    outcomes = {
         f"{PARTNER_ID}:{t[0]}": ([by_fault[t[8]]] if t[8] else by_track.get(t[0], []))
         for t in TRACKS
     }
+    outcomes.update(
+        {
+            "demo-ddex:QZDEM2600101": [],
+            "demo-ddex:QZDEM2600102": [],
+            "demo-ddex:QZDEM2600103": ["TERRITORY_EXCLUDED"],
+            "demo-ddex:QZDEM2600104": ["NOT_YET_VALID"],
+            "demo-csv:CSV-01": [],
+            "demo-csv:CSV-02": ["DUPLICATE"],
+            "demo-csv:CSV-03": ["USE_NOT_GRANTED"],
+            "demo-csv:CSV-04": ["TDM_OPT_OUT"],
+        }
+    )
+    return outcomes
 
 
 def expected_counts(policy: str = "strict") -> tuple[set[str], dict[str, int]]:

@@ -41,8 +41,24 @@ class AudioThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_duration_s: float = Field(default=1.0, ge=0)
+    max_duration_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="longer audio is refused; checked on the header before decoding, too",
+    )
     max_file_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
     min_sample_rate_hz: int = Field(default=22050, gt=0)
+    max_sample_rate_hz: int = Field(
+        default=192000, gt=0, description="a header declaring more is refused before decoding"
+    )
+    allowed_sample_rates_hz: list[int] | None = Field(
+        default=None, description="if set, the only sample rates accepted (Hz)"
+    )
+    silence_threshold_dbfs: float = Field(
+        default=-60.0,
+        le=0,
+        description="4096-sample frames quieter than this (RMS) count as silent",
+    )
     max_silence_ratio: float = Field(default=0.9, ge=0, le=1)
     max_clipped_ratio: float = Field(default=0.01, ge=0, le=1)
     min_bandwidth_hz: float = Field(default=8000, ge=0)

@@ -220,6 +220,15 @@ class Provenance:
                 reasons.update(doc["reasons"])
         return accepted, dict(sorted(reasons.items())), rejected_items
 
+    def partner_counts(self, version: str) -> dict[str, dict[str, int]]:
+        """Partner -> {accepted, rejected} item counts of `version`."""
+        counts: dict[str, dict[str, int]] = {}
+        for doc in self.db.decisions.find({"version": version}, {"partner": 1, "status": 1}):
+            entry = counts.setdefault(doc["partner"], {"accepted": 0, "rejected": 0})
+            if doc["status"] in entry:
+                entry[doc["status"]] += 1
+        return dict(sorted(counts.items()))
+
     def trace(self, key: str) -> list[dict]:
         """Every decision about an item key (`partner:track_id`) or ISRC, oldest first."""
         query = {"$or": [{"item_key": key}, {"isrc": key.replace("-", "").upper()}]}

@@ -1,16 +1,25 @@
-"""Analyse one batch: fetch and checksum, decode once, quality gate, descriptors."""
+"""Analyse one batch: fetch and checksum, then decode once, quality gate, descriptors and
+fingerprint in isolated worker processes (a crash or hang costs one item, not the batch)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipeline.audio.fetch import FetchError, fetch
+from pipeline.audio.fetch import Fetched, FetchError, fetch
 from pipeline.config import Settings
-from pipeline.licensing.policy import Policy
 from pipeline.reasons import Reason
 from pipeline.refresh.common import ANALYSED, REJECTED, step
 
 Progress = Callable[[str], None]
+QUALITY_FIELDS = (
+    "peak_dbfs",
+    "rms_dbfs",
+    "silence_ratio",
+    "clipped_ratio",
+    "bandwidth_hz",
+    "dc_offset",
+    "channels",
+)
 
 
 def analyse_batch(
@@ -21,63 +30,96 @@ def analyse_batch(
         done = s.prov.step_done(version, "analyse", batch)
         if done:
             return done["summary"]
-        updates = []
-        for record in s.prov.batch_items(version, batch):
-            if progress:
-                progress(record["item_key"])
-            updates.append({**record, **analyse_item(record, s.policy)})
-        s.prov.upsert_decisions(updates)
-        analysed = sum(u["status"] == ANALYSED for u in updates)
-        summary = {"analysed": analysed, "rejected": len(updates) - analysed}
+        hosts = s.meta.get("audio_hosts", {})
+        records = s.prov.batch_items(version, batch)
+        updates: dict[str, dict] = {}
+        fetched: dict[str, Fetched] = {}
+        for record in records:
+            try:
+                fetched[record["item_key"]] = fetch(
+                    record["audio_location"],
+                    record.get("sha256"),
+                    s.policy.audio.max_file_bytes,
+                    allowed_hosts=hosts.get(record["partner"], []),
+                )
+            except FetchError as exc:
+                updates[record["item_key"]] = reject(exc.reason, str(exc))
+                if progress:
+                    progress(record["item_key"])
+        try:
+            updates.update(_analyse_all(fetched, s.policy, progress))
+        finally:
+            for item in fetched.values():
+                item.release()
+        merged = [{**record, **updates[record["item_key"]]} for record in records]
+        s.prov.upsert_decisions(merged)
+        analysed = sum(u["status"] == ANALYSED for u in merged)
+        summary = {"analysed": analysed, "rejected": len(merged) - analysed}
         s.prov.mark_step_done(version, "analyse", batch, summary)
         return summary
 
 
-def reject(reason: Reason, message: str, **measures) -> dict:
+def _analyse_all(fetched: dict[str, Fetched], policy, progress: Progress | None) -> dict:
+    from pipeline.audio.analyse import analysis_pool
+
+    if not fetched:
+        return {}
+    keys = list(fetched)
+    updates = {}
+    with analysis_pool(policy.audio, workers=min(len(keys), _workers())) as pool:
+        for index, result in pool.imap_unordered([str(fetched[k].path) for k in keys]):
+            key = keys[index]
+            updates[key] = decision_update(result, fetched[key])
+            if progress:
+                progress(key)
+    return updates
+
+
+def _workers() -> int:
+    from pipeline.audio.isolation import default_workers
+
+    return default_workers()
+
+
+def reject(reason: Reason | str, message: str, **measures) -> dict:
+    reason = Reason(reason)
     return {
         "status": REJECTED,
         "stage": "audio",
         "reasons": [reason.value],
-        "messages": [f"{reason}: {message}"],
+        "messages": [message if message.startswith(f"{reason}:") else f"{reason}: {message}"],
         **measures,
     }
 
 
-def analyse_item(record: dict, policy: Policy) -> dict:
-    """The decision update for one licensed item; never raises for bad audio."""
-    from pipeline.audio.decode import AudioUndecodable, decode
-    from pipeline.descriptors.essentia_set import DESCRIPTOR_SET_VERSION, compute
-
-    try:
-        fetched = fetch(record["audio_location"], record.get("sha256"), policy.audio.max_file_bytes)
-    except FetchError as exc:
-        return reject(exc.reason, str(exc))
-    facts = {"audio_sha256": fetched.sha256, "audio_bytes": len(fetched.data)}
-    try:
-        audio = decode(fetched.path)
-    except AudioUndecodable as exc:
-        return reject(Reason.AUDIO_UNDECODABLE, str(exc), **facts)
-    quality = {"duration_s": audio.duration_s, "sample_rate_hz": audio.sample_rate}
-    if audio.duration_s < policy.audio.min_duration_s:
-        return reject(
-            Reason.AUDIO_TOO_SHORT,
-            f"{audio.duration_s:.2f} s < {policy.audio.min_duration_s} s",
-            quality=quality,
-            **facts,
-        )
-    try:
-        descriptors = compute(audio)
-    except Exception as exc:  # noqa: BLE001 - one bad signal must not sink the batch
-        return reject(Reason.AUDIO_UNDECODABLE, f"descriptor extraction failed: {exc!r}", **facts)
+def decision_update(result: dict, fetched: Fetched) -> dict:
+    """Map one isolated analysis result onto the item's decision record."""
+    facts = {
+        "audio_sha256": fetched.sha256,
+        "audio_bytes": len(fetched.data),
+        "format": result.get("format"),
+        "codec": result.get("codec"),
+        "quality": result.get("quality") or {},
+    }
+    if not result.get("ok"):
+        reasons = [Reason(r) for r in result.get("reasons") or [result.get("reason")] if r]
+        reasons = reasons or [Reason.AUDIO_UNDECODABLE]
+        message = result.get("message") or "analysis failed"
+        parts = message.split("; ")
+        if not all(part.startswith(tuple(reasons)) for part in parts):
+            parts = [f"{reasons[0]}: {message}"]
+        return {
+            **reject(reasons[0], message, **facts),
+            "reasons": [r.value for r in reasons],
+            "messages": parts,
+        }
     return {
         "status": ANALYSED,
         "stage": "audio",
         "reasons": [],
         "messages": [],
-        "codec": audio.codec,
-        "quality": quality,
-        "descriptor_set": DESCRIPTOR_SET_VERSION,
-        "descriptors": descriptors,
-        "fingerprint": None,
+        "descriptor_set": result["descriptor_set"],
+        "descriptors": result["descriptors"],
+        "fingerprint": result.get("fingerprint"),
         **facts,
     }

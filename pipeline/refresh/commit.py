@@ -49,6 +49,7 @@ def commit(settings: Settings, version: str) -> dict:
                 rejected_items=rejected_items,
                 partners=s.meta["partners"],
                 validation=s.meta.get("validation"),
+                by_partner=s.prov.partner_counts(version),
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 changes={
                     "reused_shards": len(reused),
@@ -98,6 +99,7 @@ def summary(manifest: dict, manifest_url: str) -> dict:
         "rejected_items": counts["rejected_items"],
         "shards": len(manifest["shards"]),
         "rows": counts["rows"],
+        "by_partner": counts.get("by_partner", {}),
         "manifest": manifest_url,
         "as_of": manifest["as_of"],
         "parent": manifest["parent"],

@@ -11,14 +11,24 @@ from pipeline.refresh.common import ACCEPTED, ANALYSED, CARRIED, LICENSED, REJEC
 from pipeline.shards.manifest import manifest_key
 
 
-def find_duplicates(items: list[dict]) -> dict[str, str]:
-    """Item key -> the key of the item it duplicates; the first in `items` order is kept."""
+def find_duplicates(items: list[dict]) -> dict[str, tuple[str, str]]:
+    """Item key -> (key of the item it duplicates, how it was found); the first in `items`
+    order is kept. Identical files first, then audio fingerprints (re-encodes, gain)."""
+    from pipeline.audio.fingerprint import find_duplicates as similar_audio
+
     first_by_audio: dict[str, str] = {}
     duplicates = {}
     for item in items:
         original = first_by_audio.setdefault(item["audio_sha256"], item["item_key"])
         if original != item["item_key"]:
-            duplicates[item["item_key"]] = original
+            duplicates[item["item_key"]] = (original, "identical file")
+    printed = [
+        (item["item_key"], item["fingerprint"])
+        for item in items
+        if item["item_key"] not in duplicates and item.get("fingerprint")
+    ]
+    for key, original in similar_audio(printed).items():
+        duplicates[key] = (original, "audio fingerprint")
     return duplicates
 
 
@@ -37,15 +47,16 @@ def dedup(settings: Settings, version: str) -> list[int]:
         duplicates = find_duplicates(candidates)
         updates = []
         for doc in candidates:
-            original = duplicates.get(doc["item_key"])
-            if original:
+            found = duplicates.get(doc["item_key"])
+            if found:
+                original, how = found
                 updates.append(
                     {
                         **doc,
                         "status": REJECTED,
                         "stage": "dedup",
                         "reasons": [Reason.DUPLICATE.value],
-                        "messages": [f"{Reason.DUPLICATE}: same recording as {original}"],
+                        "messages": [f"{Reason.DUPLICATE}: same recording as {original} ({how})"],
                         "duplicate_of": original,
                     }
                 )

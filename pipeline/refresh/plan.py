@@ -12,6 +12,7 @@ from pipeline.catalogs.models import CatalogItem, InvalidRecord
 from pipeline.catalogs.partners import load_partners
 from pipeline.config import Settings
 from pipeline.licensing import decide, load_policy
+from pipeline.licensing.model import License
 from pipeline.licensing.policy import Policy
 from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
@@ -69,9 +70,19 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                 docs.append(
                     _licence_record(item, policy, as_of, version, run_id, len(docs), revocations)
                 )
+        delivered = {d["item_key"] for d in docs}
+        for partner in partners:
+            if partner.missing_items == "keep":
+                for previous in carried_from.values():
+                    if previous["partner"] == partner.id and previous["item_key"] not in delivered:
+                        docs.append(
+                            _kept_record(
+                                previous, policy, as_of, version, run_id, len(docs), revocations
+                            )
+                        )
         to_analyse = []
         for doc in docs:
-            if doc["status"] != LICENSED:
+            if doc["status"] != LICENSED or doc.get("kept_undelivered"):
                 continue
             doc["row_hash"] = row_hash(doc)
             previous = carried_from.get(doc["item_key"])
@@ -92,6 +103,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             store=store.uri,
             partners_file=str(partners_file),
             partners=[p.id for p in partners],
+            audio_hosts={p.id: list(p.allowed_audio_hosts) for p in partners},
             validation=validation,
             policy=policy.model_dump(mode="json"),
             policy_hash=policy.hash,
@@ -108,14 +120,69 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         prov.close()
 
 
-def _unchanged(doc: dict, previous: dict | None, descriptor_set: str) -> bool:
-    return bool(
-        previous
-        and doc.get("sha256")
-        and previous.get("audio_sha256") == doc["sha256"]
-        and previous.get("row_hash") == doc["row_hash"]
-        and previous.get("descriptor_set") == descriptor_set
+def _kept_record(
+    previous: dict,
+    policy: Policy,
+    as_of: date,
+    version: str,
+    run_id: str,
+    seq: int,
+    revocations: list[dict],
+) -> dict:
+    """An item gone from a full delivery whose partner says `missing_items: keep`: it stays
+    while its recorded licence still admits it."""
+    skip = ("_id", "updated_at", "shard", "parent_shard", "batch")
+    doc = {k: v for k, v in previous.items() if k not in skip}
+    licence = apply_revocations(
+        License.model_validate(previous["license"]),
+        previous["partner"],
+        previous["track_id"],
+        revocations,
     )
+    decision = decide(licence, policy, as_of)
+    doc.update(
+        version=version,
+        run_id=run_id,
+        seq=seq,
+        as_of=as_of.isoformat(),
+        policy_hash=policy.hash,
+        batch=None,
+        shard=None,
+        kept_undelivered=True,
+        license=licence.model_dump(mode="json"),
+    )
+    if decision.accepted:
+        return {**doc, **_carried_fields(previous)}
+    return {
+        **doc,
+        "status": REJECTED,
+        "stage": "licence",
+        "reasons": [r.value for r in decision.reasons],
+        "messages": decision.messages,
+    }
+
+
+def _unchanged(doc: dict, previous: dict | None, descriptor_set: str) -> bool:
+    """Same row inputs and same audio: by the delivered sha256, or, when the partner gives
+    none, by the local file's size and modification time (no read needed)."""
+    if not previous or previous.get("row_hash") != doc["row_hash"]:
+        return False
+    if previous.get("descriptor_set") != descriptor_set:
+        return False
+    if doc.get("sha256"):
+        return previous.get("audio_sha256") == doc["sha256"]
+    return bool(doc.get("audio_stamp")) and previous.get("audio_stamp") == doc["audio_stamp"]
+
+
+def audio_stamp(location: str) -> str | None:
+    """`size:mtime_ns` of a local audio file, or None for remote or missing audio."""
+    if "://" in location:
+        return None
+    try:
+        stat = Path(location).stat()
+    except OSError:
+        return None
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _carried_fields(previous: dict) -> dict:
@@ -177,6 +244,7 @@ def _licence_record(
         "title": item.title,
         "artists": item.artists,
         "audio_location": item.audio,
+        "audio_stamp": audio_stamp(item.audio),
         "sha256": item.sha256,
         "license": licence.model_dump(mode="json"),
         "status": LICENSED if decision.accepted else REJECTED,

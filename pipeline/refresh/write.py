@@ -72,7 +72,8 @@ def _pack(s, records: list[dict]):
                 }
             )
             continue
-        rows.append(shard_row(record, fetched.data, fetched.sha256))
+        with fetched:
+            rows.append(shard_row(record, fetched.data, fetched.sha256))
         updates.append({**record, "status": ACCEPTED, "stage": "shard"})
     return (to_parquet(rows) if rows else None), updates
 

@@ -35,6 +35,7 @@ def build_manifest(
     created_at: str,
     changes: dict | None = None,
     validation: dict | None = None,
+    by_partner: dict | None = None,
 ) -> dict:
     shard_list = sorted(
         ({k: s[k] for k in ("path", "rows", "bytes", "sha256", "crc32c")} for s in shards),
@@ -56,6 +57,7 @@ def build_manifest(
             "rejected": rejected,
             "rejected_items": rejected_items,
             "rows": sum(s["rows"] for s in shard_list),
+            "by_partner": by_partner or {},
         },
         "changes": changes or {},
         "validation": validation or {},

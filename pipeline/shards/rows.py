@@ -6,6 +6,14 @@ import hashlib
 from datetime import date
 
 SPLITS = (("train", 90), ("validation", 95), ("test", 100))
+QUALITY_COLUMNS = (
+    "peak_dbfs",
+    "rms_dbfs",
+    "silence_ratio",
+    "clipped_ratio",
+    "bandwidth_hz",
+    "dc_offset",
+)
 
 
 def split_for(main_artist: str) -> str:
@@ -18,6 +26,7 @@ def split_for(main_artist: str) -> str:
 def shard_row(record: dict, audio_bytes: bytes, audio_sha256: str) -> dict:
     """One shard row from an analysed decision record (item, licence, descriptors)."""
     licence = record["license"]
+    quality = record.get("quality") or {}
     valid_until = licence.get("valid_until")
     filename = record["audio_location"].rsplit("/", 1)[-1]
     return {
@@ -37,5 +46,6 @@ def shard_row(record: dict, audio_bytes: bytes, audio_sha256: str) -> dict:
         "audio_sha256": audio_sha256,
         "audio_codec": record.get("codec"),
         "descriptor_set": record["descriptor_set"],
+        **{name: quality.get(name) for name in QUALITY_COLUMNS},
         **record["descriptors"],
     }

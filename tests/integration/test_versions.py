@@ -145,3 +145,19 @@ def test_training_code_loads_a_version_with_datasets(corpus_env, monkeypatch):
     for row in corpus:
         splits.setdefault(row["artists"][0], set()).add(row["split"])
     assert all(len(s) == 1 for s in splits.values()), "no artist crosses splits"
+
+
+def test_unchanged_delivery_does_no_audio_work(corpus_env, mongo_uri):
+    from pymongo import MongoClient
+
+    first = run_refresh(settings(), as_of=date(2026, 11, 20), run_id="same-1")
+    second = run_refresh(settings(), as_of=date(2026, 11, 21), run_id="same-2")
+    db = MongoClient(mongo_uri).get_default_database()
+    meta = db.versions.find_one({"_id": second["version"]})
+    assert meta["licensed"] == 0 and meta["batch_count"] == 0
+    assert meta["carried"] == first["accepted"]
+    assert db.steps.count_documents({"version": second["version"], "kind": "analyse"}) == 0
+    assert second["changes"]["written_shards"] == 0
+    assert second["accepted"] == first["accepted"]
+    csv_item = db.decisions.find_one({"version": second["version"], "item_key": "demo-csv:CSV-01"})
+    assert csv_item["status"] == "accepted" and csv_item["stage"] == "carried"
