@@ -314,6 +314,8 @@ def _other_connectors(root: Path, manifest_delivery: Path):
     ):
         delivery = writer(root / "deliveries" / partner_id, tracks(spec, seed), partner_id)
         delivery.partner["location"] = f"deliveries/{partner_id}"
+        if partner_id == "demo-csv":
+            delivery.partner["missing_items"] = "keep"
         made.append(delivery)
     shutil.rmtree(sources)
     return made

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.licensing.model import Use
 from pipeline.licensing.territories import is_territory
@@ -64,6 +71,22 @@ class AudioThresholds(BaseModel):
     min_bandwidth_hz: float = Field(default=8000, ge=0)
 
 
+class Splits(BaseModel):
+    """Percent of main artists per split; an artist and its items never cross splits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train: int = Field(default=90, ge=0, le=100)
+    validation: int = Field(default=5, ge=0, le=100)
+    test: int = Field(default=5, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _sum_to_100(self) -> Splits:
+        if self.train + self.validation + self.test != 100:
+            raise ValueError("train + validation + test must be 100 (percent)")
+        return self
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -85,6 +108,7 @@ class Policy(BaseModel):
         default=0, ge=0, description="days a licence must still run after the logical date"
     )
     audio: AudioThresholds = Field(default_factory=AudioThresholds)
+    splits: Splits = Field(default_factory=Splits)
 
     @field_validator("territories")
     @classmethod

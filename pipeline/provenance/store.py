@@ -196,6 +196,11 @@ class Provenance:
         query = {"version": version, "status": "accepted"}
         return {d["item_key"]: d for d in self.db.decisions.find(query)}
 
+    def audio_verdicts(self, version: str) -> dict[str, dict]:
+        """Items of `version` refused by the audio stage or as duplicates, by item key."""
+        query = {"version": version, "status": "rejected", "stage": {"$in": ["audio", "dedup"]}}
+        return {d["item_key"]: d for d in self.db.decisions.find(query)}
+
     def latest_committed(self) -> str | None:
         found = self.db.versions.find_one(
             {"status": "committed"}, sort=[("committed_at", -1), ("_id", -1)]

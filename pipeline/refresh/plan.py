@@ -17,7 +17,7 @@ from pipeline.licensing.policy import Policy
 from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
 from pipeline.reasons import Reason
-from pipeline.refresh.common import CARRIED, LICENSED, REJECTED, row_hash
+from pipeline.refresh.common import ANALYSED, CARRIED, LICENSED, REJECTED, row_hash
 from pipeline.shards.manifest import manifest_key, version_id
 from pipeline.storage import open_store
 from pipeline.validation.publish import publish_report
@@ -61,6 +61,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         prov.record_event(run_id, "started", version=version, as_of=as_of.isoformat())
         parent = prov.latest_committed()
         carried_from = prov.accepted_items(parent) if parent else {}
+        audio_verdicts = prov.audio_verdicts(parent) if parent else {}
         revocations = prov.revocations(as_of.isoformat())
         docs, validation = [], {}
         for partner in partners:
@@ -86,8 +87,11 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                 continue
             doc["row_hash"] = row_hash(doc)
             previous = carried_from.get(doc["item_key"])
+            verdict = audio_verdicts.get(doc["item_key"])
             if _unchanged(doc, previous, DESCRIPTOR_SET_VERSION):
                 doc.update(_carried_fields(previous))
+            elif _unchanged(doc, verdict, DESCRIPTOR_SET_VERSION, refused=True):
+                doc.update(_earlier_verdict(verdict))
             else:
                 to_analyse.append(doc)
         for index, doc in enumerate(to_analyse):
@@ -162,11 +166,18 @@ def _kept_record(
     }
 
 
-def _unchanged(doc: dict, previous: dict | None, descriptor_set: str) -> bool:
+def _unchanged(
+    doc: dict, previous: dict | None, descriptor_set: str, refused: bool = False
+) -> bool:
     """Same row inputs and same audio: by the delivered sha256, or, when the partner gives
-    none, by the local file's size and modification time (no read needed)."""
+    none, by the local file's size and modification time (no read needed). An earlier
+    audio refusal is kept only while the file's stamp is the same (missing stays missing)."""
     if not previous or previous.get("row_hash") != doc["row_hash"]:
         return False
+    if refused:
+        return previous.get("audio_stamp") == doc.get("audio_stamp") and (
+            previous.get("stage") != "dedup" or previous.get("descriptor_set") == descriptor_set
+        )
     if previous.get("descriptor_set") != descriptor_set:
         return False
     if doc.get("sha256"):
@@ -183,6 +194,32 @@ def audio_stamp(location: str) -> str | None:
     except OSError:
         return None
     return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _earlier_verdict(previous: dict) -> dict:
+    """Reuse the parent's audio work: a refusal stands; a duplicate goes back to dedup with
+    its analysis, since the item it duplicated may be gone."""
+    analysis = (
+        "audio_sha256",
+        "audio_bytes",
+        "descriptor_set",
+        "descriptors",
+        "quality",
+        "fingerprint",
+        "codec",
+        "format",
+    )
+    fields = {k: previous.get(k) for k in analysis if k in previous}
+    if previous.get("stage") == "dedup":
+        return {**fields, "status": ANALYSED, "stage": "audio", "reasons": [], "messages": []}
+    return {
+        **fields,
+        "status": REJECTED,
+        "stage": "audio",
+        "reasons": previous["reasons"],
+        "messages": previous["messages"],
+        "verdict_from": previous["version"],
+    }
 
 
 def _carried_fields(previous: dict) -> dict:

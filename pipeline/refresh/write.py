@@ -73,7 +73,9 @@ def _pack(s, records: list[dict]):
             )
             continue
         with fetched:
-            rows.append(shard_row(record, fetched.data, fetched.sha256))
+            rows.append(
+                shard_row(record, fetched.data, fetched.sha256, s.policy.splits.model_dump())
+            )
         updates.append({**record, "status": ACCEPTED, "stage": "shard"})
     return (to_parquet(rows) if rows else None), updates
 

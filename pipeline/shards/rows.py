@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 
-SPLITS = (("train", 90), ("validation", 95), ("test", 100))
+DEFAULT_SPLITS = {"train": 90, "validation": 5, "test": 5}
 QUALITY_COLUMNS = (
     "peak_dbfs",
     "rms_dbfs",
@@ -16,14 +16,22 @@ QUALITY_COLUMNS = (
 )
 
 
-def split_for(main_artist: str) -> str:
-    """Split by main artist: no artist crosses splits, and an item keeps its split."""
+def split_for(main_artist: str, splits: dict[str, int] | None = None) -> str:
+    """Split by main artist: no artist crosses splits, and an item keeps its split while
+    the ratios (percent, from the policy) stay the same."""
     normalised = " ".join(main_artist.casefold().split())
     bucket = int.from_bytes(hashlib.sha256(normalised.encode()).digest()[:8], "big") % 100
-    return next(name for name, bound in SPLITS if bucket < bound)
+    bound = 0
+    for name, percent in (splits or DEFAULT_SPLITS).items():
+        bound += percent
+        if bucket < bound:
+            return name
+    return "train"
 
 
-def shard_row(record: dict, audio_bytes: bytes, audio_sha256: str) -> dict:
+def shard_row(
+    record: dict, audio_bytes: bytes, audio_sha256: str, splits: dict[str, int] | None = None
+) -> dict:
     """One shard row from an analysed decision record (item, licence, descriptors)."""
     licence = record["license"]
     quality = record.get("quality") or {}
@@ -41,7 +49,7 @@ def shard_row(record: dict, audio_bytes: bytes, audio_sha256: str) -> dict:
         "license_territories": list(licence.get("territories") or []),
         "license_valid_until": date.fromisoformat(valid_until) if valid_until else None,
         "attribution": licence.get("attribution"),
-        "split": split_for(record["artists"][0]),
+        "split": split_for(record["artists"][0], splits),
         "audio": {"bytes": audio_bytes, "path": filename},
         "audio_sha256": audio_sha256,
         "audio_codec": record.get("codec"),

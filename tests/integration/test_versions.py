@@ -117,7 +117,9 @@ def test_verify_reports_tampering(corpus_env):
     assert ("licences", "demo-label:DL001") in checks
     run = subprocess.run(
         [str(Path(sys.executable).with_name("corpus")), "verify"],
-        capture_output=True, text=True, env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
     )
     assert run.returncode == 1
     assert "FAIL" in run.stdout and "EXPIRED" in run.stdout
@@ -161,3 +163,30 @@ def test_unchanged_delivery_does_no_audio_work(corpus_env, mongo_uri):
     assert second["accepted"] == first["accepted"]
     csv_item = db.decisions.find_one({"version": second["version"], "item_key": "demo-csv:CSV-01"})
     assert csv_item["status"] == "accepted" and csv_item["stage"] == "carried"
+
+
+def test_items_gone_from_a_delivery_follow_the_partner_setting(corpus_env, mongo_uri):
+    from pymongo import MongoClient
+
+    first = run_refresh(settings(), as_of=date(2026, 11, 20), run_id="gone-1")
+    demo = ensure_demo_delivery(settings().home / "demo").parent / "deliveries"
+    manifest = demo / "demo-label" / "manifest.jsonl"
+    manifest.write_text(
+        "".join(
+            line for line in manifest.read_text().splitlines(keepends=True) if '"DL003"' not in line
+        )
+    )
+    catalog = demo / "demo-csv" / "catalog.csv"
+    catalog.write_text(
+        "".join(
+            line for line in catalog.read_text().splitlines(keepends=True) if "CSV-01" not in line
+        )
+    )
+    second = run_refresh(settings(), as_of=date(2026, 11, 21), run_id="gone-2")
+    db = MongoClient(mongo_uri).get_default_database()
+    version = {"version": second["version"]}
+    assert db.decisions.find_one({**version, "item_key": "demo-label:DL003"}) is None
+    kept = db.decisions.find_one({**version, "item_key": "demo-csv:CSV-01"})
+    assert kept["status"] == "accepted" and kept["kept_undelivered"]
+    assert second["accepted"] == first["accepted"] - 1
+    assert verify(settings(), second["version"]) == []

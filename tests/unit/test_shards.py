@@ -113,3 +113,22 @@ def test_row_groups_are_sized_by_bytes_and_floats_skip_dictionaries():
     }
     assert "RLE_DICTIONARY" not in str(columns["bpm"].encodings)
     assert "RLE_DICTIONARY" in str(columns["partner"].encodings)
+
+
+def test_split_ratios_come_from_the_policy():
+    from pipeline.licensing.policy import Policy, Splits
+
+    artists = [f"artist {i}" for i in range(4000)]
+    half = Policy(splits=Splits(train=50, validation=25, test=25)).splits.model_dump()
+    counts = Counter(split_for(a, half) for a in artists)
+    assert 0.46 < counts["train"] / 4000 < 0.54
+    assert 0.21 < counts["test"] / 4000 < 0.29
+    assert all(
+        split_for(a, {"train": 100, "validation": 0, "test": 0}) == "train" for a in artists[:200]
+    )
+    try:
+        Splits(train=90, validation=5, test=10)
+    except ValueError as exc:
+        assert "must be 100" in str(exc)
+    else:
+        raise AssertionError("ratios that do not sum to 100 accepted")
