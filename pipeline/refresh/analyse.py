@@ -11,15 +11,6 @@ from pipeline.reasons import Reason
 from pipeline.refresh.common import ANALYSED, REJECTED, step
 
 Progress = Callable[[str], None]
-QUALITY_FIELDS = (
-    "peak_dbfs",
-    "rms_dbfs",
-    "silence_ratio",
-    "clipped_ratio",
-    "bandwidth_hz",
-    "dc_offset",
-    "channels",
-)
 
 
 def analyse_batch(

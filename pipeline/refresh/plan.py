@@ -23,6 +23,17 @@ from pipeline.storage import open_store
 from pipeline.validation.publish import publish_report
 
 RAW_LIMIT = 4000
+# What the audio stage learned about an item; reused while the item is unchanged.
+ANALYSIS_FIELDS = (
+    "audio_sha256",
+    "audio_bytes",
+    "descriptor_set",
+    "descriptors",
+    "quality",
+    "fingerprint",
+    "codec",
+    "format",
+)
 
 
 @dataclass(frozen=True)
@@ -199,17 +210,7 @@ def audio_stamp(location: str) -> str | None:
 def _earlier_verdict(previous: dict) -> dict:
     """Reuse the parent's audio work: a refusal stands; a duplicate goes back to dedup with
     its analysis, since the item it duplicated may be gone."""
-    analysis = (
-        "audio_sha256",
-        "audio_bytes",
-        "descriptor_set",
-        "descriptors",
-        "quality",
-        "fingerprint",
-        "codec",
-        "format",
-    )
-    fields = {k: previous.get(k) for k in analysis if k in previous}
+    fields = {k: previous.get(k) for k in ANALYSIS_FIELDS if k in previous}
     if previous.get("stage") == "dedup":
         return {**fields, "status": ANALYSED, "stage": "audio", "reasons": [], "messages": []}
     return {
@@ -223,17 +224,8 @@ def _earlier_verdict(previous: dict) -> dict:
 
 
 def _carried_fields(previous: dict) -> dict:
-    keep = (
-        "audio_sha256",
-        "audio_bytes",
-        "descriptor_set",
-        "descriptors",
-        "quality",
-        "fingerprint",
-        "codec",
-    )
     return {
-        **{k: previous.get(k) for k in keep},
+        **{k: previous.get(k) for k in ANALYSIS_FIELDS},
         "status": CARRIED,
         "stage": "carried",
         "parent_shard": previous["shard"],
