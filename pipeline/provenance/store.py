@@ -119,6 +119,11 @@ class Provenance:
         ]
         self.db.decisions.bulk_write(ops, ordered=False)
 
+    def forget_decisions(self, version: str) -> None:
+        """Drop what an interrupted, never-finished plan of `version` wrote, so its re-run
+        starts from the delivery as it is now."""
+        self.db.decisions.delete_many({"version": version})
+
     def batch_items(self, version: str, batch: int) -> list[dict]:
         query = {"version": version, "batch": batch, "status": "licensed"}
         return list(self.db.decisions.find(query).sort("seq", 1))

@@ -47,6 +47,7 @@ def analyse_batch(
         analysed = sum(u["status"] == ANALYSED for u in merged)
         summary = {"analysed": analysed, "rejected": len(merged) - analysed}
         s.prov.mark_step_done(version, "analyse", batch, summary)
+        s.prov.upsert_version(version)
         return summary
 
 

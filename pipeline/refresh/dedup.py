@@ -32,6 +32,11 @@ def find_duplicates(items: list[dict]) -> dict[str, tuple[str, str]]:
     return duplicates
 
 
+def is_carried(doc: dict) -> bool:
+    """Unchanged since the parent: its row lives in a parent shard (reused or rewritten)."""
+    return doc["status"] in (CARRIED, ACCEPTED) and bool(doc.get("parent_shard"))
+
+
 def dedup(settings: Settings, version: str) -> list[int]:
     """Mark duplicates, then lay out shard jobs; returns the job ids (idempotent)."""
     with step(settings, version) as s:
@@ -42,8 +47,13 @@ def dedup(settings: Settings, version: str) -> list[int]:
         ]
         if pending or s.prov.count(version, LICENSED):
             raise IncompleteVersion(f"version {version}: analysis batches {pending} not done")
-        candidates = s.prov.decisions(version, statuses=(CARRIED, ANALYSED))
-        candidates.sort(key=lambda d: (d["status"] != CARRIED, d["seq"]))
+        # A re-run after a crash finds carried items already accepted into reused shards.
+        candidates = [
+            d
+            for d in s.prov.decisions(version, statuses=(CARRIED, ANALYSED, ACCEPTED))
+            if d["status"] != ACCEPTED or d.get("parent_shard")
+        ]
+        candidates.sort(key=lambda d: (not is_carried(d), d["seq"]))
         duplicates = find_duplicates(candidates)
         updates = []
         for doc in candidates:
@@ -63,7 +73,7 @@ def dedup(settings: Settings, version: str) -> list[int]:
         kept = [d for d in candidates if d["item_key"] not in duplicates]
         reused, jobs = _layout(s, kept, target=s.meta["shard_target_bytes"])
         for doc in kept:
-            if doc["status"] == CARRIED and doc["parent_shard"] in reused:
+            if is_carried(doc) and doc["parent_shard"] in reused:
                 updates.append({**doc, "status": ACCEPTED, "shard": doc["parent_shard"]})
         s.prov.upsert_decisions(updates)
         s.prov.add_shards_to_version(sorted(reused), version)
@@ -85,7 +95,7 @@ def _layout(s, kept: list[dict], target: int) -> tuple[set[str], list[dict]]:
     if parent:
         manifest = json.loads(s.store.get(manifest_key(parent)))
         parent_shards = [shard["path"] for shard in manifest["shards"]]
-    carried = {d["item_key"]: d for d in kept if d["status"] == CARRIED}
+    carried = {d["item_key"]: d for d in kept if is_carried(d)}
     members = s.prov.shard_members(parent) if parent else {}
     reused, jobs = set(), []
     for path in parent_shards:

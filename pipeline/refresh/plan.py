@@ -108,6 +108,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         for index, doc in enumerate(to_analyse):
             doc["batch"] = index // settings.batch_size
         batch_count = -(-len(to_analyse) // settings.batch_size)
+        prov.forget_decisions(version)
         prov.upsert_decisions(docs)
         prov.upsert_version(
             version,
@@ -186,8 +187,13 @@ def _unchanged(
     if not previous or previous.get("row_hash") != doc["row_hash"]:
         return False
     if refused:
-        return previous.get("audio_stamp") == doc.get("audio_stamp") and (
-            previous.get("stage") != "dedup" or previous.get("descriptor_set") == descriptor_set
+        return (
+            doc.get("audio_stamp") is not None
+            and previous.get("audio_stamp") == doc["audio_stamp"]
+            and previous.get("policy_hash") == doc["policy_hash"]
+            and (
+                previous.get("stage") != "dedup" or previous.get("descriptor_set") == descriptor_set
+            )
         )
     if previous.get("descriptor_set") != descriptor_set:
         return False
@@ -197,13 +203,14 @@ def _unchanged(
 
 
 def audio_stamp(location: str) -> str | None:
-    """`size:mtime_ns` of a local audio file, or None for remote or missing audio."""
+    """`size:mtime_ns` of a local audio file, `missing` when there is none, and None for
+    remote audio, whose state cannot be known without fetching it."""
     if "://" in location:
         return None
     try:
         stat = Path(location).stat()
     except OSError:
-        return None
+        return "missing"
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 

@@ -48,6 +48,7 @@ def write_shard(settings: Settings, version: str, job_id: int) -> dict:
             "rows": sum(u["status"] == ACCEPTED for u in updates),
         }
         s.prov.mark_step_done(version, "write", job_id, summary)
+        s.prov.upsert_version(version)
         return summary
 
 

@@ -190,3 +190,17 @@ def test_items_gone_from_a_delivery_follow_the_partner_setting(corpus_env, mongo
     assert kept["status"] == "accepted" and kept["kept_undelivered"]
     assert second["accepted"] == first["accepted"] - 1
     assert verify(settings(), second["version"]) == []
+
+
+def test_dedup_rerun_after_a_crash_keeps_reused_shards(corpus_env, mongo_uri):
+    from pymongo import MongoClient
+
+    run_refresh(settings(), as_of=date(2026, 11, 20), run_id="re-1")
+    second = plan(settings(), "re-2", date(2026, 11, 21))
+    first_layout = dedup(settings(), second.version)
+    db = MongoClient(mongo_uri).get_default_database()
+    reused = db.versions.find_one({"_id": second.version})["reused_shards"]
+    assert reused
+    db.versions.update_one({"_id": second.version}, {"$set": {"jobs_planned": False}})
+    assert dedup(settings(), second.version) == first_layout
+    assert db.versions.find_one({"_id": second.version})["reused_shards"] == reused
