@@ -9,7 +9,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-# Small batches so the demo's 22 tracks fan out over several mapped Airflow tasks.
+# Small batches so the demo's tracks fan out over several mapped Airflow tasks.
 DEMO_ENV := CORPUS_HOME=$(HOME_DIR) \
 	CORPUS_BATCH_SIZE=6 \
 	AIRFLOW_HOME=$(HOME_DIR)/airflow \
@@ -45,7 +45,7 @@ demo: setup  ## generate the demo delivery, run corpus_refresh through Airflow, 
 	@$(DEMO_ENV) $(VENV)/bin/corpus verify
 	@echo "== corpus audit (open the report in a browser)"
 	@$(DEMO_ENV) $(VENV)/bin/corpus audit
-	@echo "(run the corpus command as $(VENV)/bin/corpus from this folder; make stop ends the embedded store)"
+	@echo "(run the corpus command as $(VENV)/bin/corpus from this folder; make stop ends the embedded store and the demo feed server)"
 
 chromium:  ## Debian's headless Chromium, which renders the audit report in the tests
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -64,7 +64,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-stop:  ## stop the embedded MongoDB-wire server the demo started
+stop:  ## stop the embedded MongoDB-wire server and the demo feed server the demo started
 	@CORPUS_HOME=$(HOME_DIR) $(VENV)/bin/corpus services stop
 
 clean: stop

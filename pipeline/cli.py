@@ -83,7 +83,7 @@ def refresh(partners, policy, store, as_of, batch_size, as_json) -> None:
         result = _refresh_with_progress(settings, as_of_date)
     except (ValueError, LookupError, RuntimeError, OSError) as exc:
         _fail(str(exc))
-    _print_summary(result)
+    _print_summary(result, _connectors(settings, result["version"]))
 
 
 def _refresh_with_progress(settings: Settings, as_of: date | None) -> dict:
@@ -107,14 +107,26 @@ def _refresh_with_progress(settings: Settings, as_of: date | None) -> dict:
         return run_refresh(settings, as_of=as_of, progress=on_item, on_plan=on_plan)
 
 
-def _print_summary(result: dict) -> None:
+def _connectors(settings: Settings, version: str) -> dict[str, str]:
+    """Partner id -> connector type, as provenance recorded them for the version."""
+    from pipeline.provenance import connect
+
+    prov = connect(settings, write=False)
+    try:
+        return prov.connectors(version)
+    finally:
+        prov.close()
+
+
+def _print_summary(result: dict, connectors: dict[str, str] | None = None) -> None:
     table = Table(title=f"corpus version {result['version']}", show_header=False)
     table.add_row("logical date", result["as_of"])
     table.add_row("accepted tracks", f"[green]{result['accepted']}[/green]")
     table.add_row("rejected tracks", f"[red]{result['rejected_items']}[/red]")
     for partner, counts in (result.get("by_partner") or {}).items():
+        connector = (connectors or {}).get(partner)
         table.add_row(
-            f"  partner {partner}",
+            f"  partner {partner}" + (f" ({connector})" if connector else ""),
             f"{counts['accepted']} accepted, {counts['rejected']} rejected",
         )
     table.add_section()
@@ -151,13 +163,14 @@ def show(version: str | None, as_json: bool) -> None:
     """Summary of one committed version (default: the latest)."""
     from pipeline.versions import version_summary
 
-    result = version_summary(Settings.from_env(), version)
+    settings = Settings.from_env()
+    result = version_summary(settings, version)
     if result is None:
         _fail(f"no committed version {version!r}" if version else "no committed version yet")
     if as_json:
         out.print_json(json.dumps(result))
         return
-    _print_summary(result)
+    _print_summary(result, _connectors(settings, result["version"]))
 
 
 @main.command()
@@ -187,23 +200,80 @@ def versions(as_json: bool) -> None:
 @click.argument("key")
 @click.option("--json", "as_json", is_flag=True)
 def trace(key: str, as_json: bool) -> None:
-    """Every decision about one track: KEY is partner:track_id or an ISRC."""
+    """One track's whole history: deliveries, licence versions, decisions and reasons, audio
+    checksum, shard row, the versions holding it, revocations. KEY is partner:track_id or an
+    ISRC."""
     from pipeline.versions import trace_item
 
-    records = trace_item(Settings.from_env(), key)
-    if not records:
+    histories = trace_item(Settings.from_env(), key)
+    if not histories:
         _fail(f"no record of {key!r} in any run")
     if as_json:
-        out.print_json(json.dumps(records, default=str))
+        out.print_json(json.dumps(histories, default=str))
         return
-    latest = records[-1]
-    artists = ", ".join(latest.get("artists") or []) or "-"
+    for history in histories:
+        _print_history(history)
+
+
+def _print_history(h: dict) -> None:
+    artists = ", ".join(h["artists"]) or "-"
     out.print(
-        f"[bold]{latest['item_key']}[/bold]  {latest.get('title') or '-'!r} by {artists}"
-        f"  ISRC {latest.get('isrc') or '-'}"
+        f"[bold]{h['item_key']}[/bold]  {h['title'] or '-'!r} by {artists}  ISRC {h['isrc'] or '-'}"
     )
-    for rec in records:
+    current = h["current"]
+    if current:
+        where = "in" if current.get("current") else "last seen in"
+        state = current["status"].upper() + (
+            f" ({', '.join(current['reasons'])})" if current.get("reasons") else ""
+        )
+        out.print(f"  now        {state}, {where} version {current['version']}")
+    audio = h["audio"]
+    if audio["sha256"]:
+        out.print(
+            f"  audio      sha256 {audio['sha256']} ({audio['bytes']} bytes) from "
+            f"{audio['location']}; descriptor set {audio['descriptor_set']}",
+            highlight=False,
+        )
+    for shard in h["shards"]:
+        out.print(f"  shard      {shard['path']} row {shard['row']}", highlight=False)
+    if h["in_versions"]:
+        held = [v["version"] + (" (withdrawn)" if v["withdrawn"] else "") for v in h["in_versions"]]
+        out.print(f"  in versions {', '.join(held)}")
+    out.print("[bold]deliveries[/bold]")
+    for d in h["deliveries"]:
+        out.print(
+            f"  {d['version']}  {d['partner']} ({d['connector']}) {d['location']}"
+            f"  record {d.get('source') or '-'}",
+            highlight=False,
+        )
+    out.print("[bold]licences[/bold]")
+    for entry in h["licences"]:
+        out.print(f"  from {entry['from_version']}: {_licence_line(entry['license'])}")
+    if h["revocations"]:
+        out.print("[bold]revocations[/bold]")
+        for r in h["revocations"]:
+            target = f"track {r['track_id']}" if r.get("track_id") else f"licence {r['license_id']}"
+            out.print(
+                f"  {target} from {r['effective']} by {r['actor']}: {r['reason']}", highlight=False
+            )
+    if h["events"]:
+        out.print("[bold]events[/bold]")
+        for e in h["events"]:
+            when = f"{e['at']:%Y-%m-%d %H:%M}"
+            out.print(f"  {when} {e['kind']} in run {e['run_id']} by {e['actor']}")
+    out.print("[bold]decisions[/bold]")
+    for rec in h["decisions"]:
         _print_decision(rec)
+    out.print()
+
+
+def _licence_line(licence: dict) -> str:
+    validity = f"{licence.get('valid_from') or '…'} to {licence.get('valid_until') or '…'}"
+    return (
+        f"{licence.get('id')}; uses {', '.join(licence.get('uses') or []) or '-'}"
+        f"; territories {', '.join(licence.get('territories') or []) or '-'}"
+        f"; valid {validity}"
+    )
 
 
 def _print_decision(rec: dict) -> None:
@@ -211,23 +281,19 @@ def _print_decision(rec: dict) -> None:
     accepted = rec["status"] == "accepted"
     state = "[green]ACCEPTED[/green]" if accepted else f"[red]{rec['status'].upper()}[/red]"
     committed = "committed" if rec["committed"] else "not committed"
-    out.print()
+    if rec.get("withdrawn"):
+        committed += ", withdrawn"
     out.print(
-        f"version {rec['version']} ({committed}), logical date {rec['as_of']}, "
+        f"  version {rec['version']} ({committed}), logical date {rec['as_of']}, "
         f"policy {rec['policy_hash'][:12]}"
     )
-    out.print(f"  decision  {state} at the {rec['stage']} stage")
+    out.print(f"    decision  {state} at the {rec['stage']} stage")
     if licence:
-        validity = f"{licence.get('valid_from') or '…'} to {licence.get('valid_until') or '…'}"
-        out.print(
-            f"  licence   {licence.get('id')}; uses {', '.join(licence.get('uses') or []) or '-'}"
-            f"; territories {', '.join(licence.get('territories') or []) or '-'}"
-            f"; valid {validity}"
-        )
+        out.print(f"    licence   {_licence_line(licence)}")
     for message in rec.get("messages") or []:
-        out.print(f"  reason    {message}", highlight=False)
+        out.print(f"    reason    {message}", highlight=False)
     if rec.get("shard"):
-        out.print(f"  shard     {rec['shard']}")
+        out.print(f"    shard     {rec['shard']}")
 
 
 @main.command()
@@ -289,7 +355,12 @@ def revoke(partner, track_id, license_id, reason, effective, actor) -> None:
         new = prov.record_revocation(revocation)
         target = f"track {partner}:{track_id}" if track_id else f"licence {license_id} of {partner}"
         prov.record_event(
-            f"revoke__{day}", "revoked", subject=target, actor=actor, reason=reason, effective=day
+            f"revoke__{day}",
+            "revoked",
+            subject=f"{partner}:{track_id}" if track_id else f"licence:{partner}:{license_id}",
+            actor=actor,
+            reason=reason,
+            effective=day,
         )
     finally:
         prov.close()
@@ -410,19 +481,32 @@ def demo_data(folder: Path | None) -> None:
 
 @main.group()
 def services() -> None:
-    """The embedded MongoDB-wire store shared by the CLI and Airflow tasks."""
+    """The embedded MongoDB-wire store and the demo's feed server, shared by the CLI and
+    Airflow tasks."""
 
 
 @services.command("start")
 def services_start() -> None:
+    """Start the embedded store, and the demo feed server if the demo delivery exists."""
+    from pipeline.demo import serve_demo_feed
     from pipeline.provenance.embedded import ensure_server
 
-    out.print(ensure_server(Settings.from_env().home))
+    home = Settings.from_env().home
+    out.print(ensure_server(home))
+    feed = serve_demo_feed(home / "demo") if (home / "demo" / "partners.yaml").is_file() else None
+    if feed:
+        out.print(f"demo feed: {feed}")
 
 
 @services.command("stop")
 def services_stop() -> None:
+    """Stop the embedded store and the demo feed server."""
+    from pipeline.demo import feed_folder
+    from pipeline.demo_feed import stop_feed_server
     from pipeline.provenance.embedded import stop_server
 
-    stopped = stop_server(Settings.from_env().home)
-    out.print("stopped" if stopped else "not running")
+    home = Settings.from_env().home
+    stopped = stop_server(home)
+    out.print(f"embedded store: {'stopped' if stopped else 'not running'}")
+    stopped = stop_feed_server(feed_folder(home / "demo"))
+    out.print(f"demo feed server: {'stopped' if stopped else 'not running'}")

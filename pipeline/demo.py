@@ -1,8 +1,10 @@
-"""A demo partner delivery: synthesised tracks, a JSONL manifest, and a partners file.
+"""A demo partner delivery: synthesised tracks, one partner per connector, a partners file.
 
-It shows acceptance and every kind of early refusal: licences that do not grant training,
-an expired contract, a territory gap, an opt-out, a malformed record, a missing file, a
-checksum mismatch and a truncated file.
+demo-label (JSONL manifest), demo-ddex (DDEX ERN), demo-csv (CSV) and demo-feed (paginated
+HTTP JSON feed, served by a small local server, see `pipeline.demo_feed`). Together they
+show acceptance and every kind of early refusal: licences that do not grant training, an
+expired contract, a territory gap, an opt-out, a malformed record, audio on a host the
+partner does not allow, a missing file, a checksum mismatch and a truncated file.
 """
 
 from __future__ import annotations
@@ -181,21 +183,60 @@ RESEARCH_POLICY = {
 
 
 def ensure_demo_delivery(root: Path) -> Path:
-    """The demo partners file under `root`, generated once (atomically) if absent."""
+    """The demo partners file under `root`, generated once (atomically) if absent, with the
+    feed partner's server running and the file pointing at its current address."""
     partners_file = root / "partners.yaml"
-    if partners_file.is_file():
-        return partners_file
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=root.parent))
-    try:
-        write_demo_delivery(staging)
-        os.replace(staging, root)
-    except OSError:
-        if not partners_file.is_file():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if not partners_file.is_file():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=root.parent))
+        try:
+            write_demo_delivery(staging)
+            os.replace(staging, root)
+        except OSError:
+            if not partners_file.is_file():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    serve_demo_feed(root)
     return partners_file
+
+
+def feed_folder(root: Path) -> Path:
+    """The feed partner's folder (catalog.json, audio/, server state) in the demo under `root`."""
+    return root / "deliveries" / FEED_PARTNER_ID
+
+
+def serve_demo_feed(root: Path) -> str | None:
+    """The feed partner's location in the demo under `root`: starts the feed server if it is
+    down, and rewrites that location in the partners file if the server's address changed
+    (a restart, `corpus services stop`). None for a demo delivery written before the feed
+    partner existed (no feed folder), which is left as it is."""
+    from pipeline.demo_feed import CATALOG, FEED_PATH, ensure_feed_server, file_lock
+
+    partners_file = root / "partners.yaml"
+    folder = feed_folder(root)
+    if not (folder / CATALOG).is_file():
+        return None
+    location = ensure_feed_server(folder) + FEED_PATH
+    if _feed_location(partners_file) == location:
+        return location
+    with file_lock(root / ".partners.lock"):
+        data = yaml.safe_load(partners_file.read_text(encoding="utf-8"))
+        for entry in data["partners"]:
+            if entry.get("id") == FEED_PARTNER_ID:
+                entry["location"] = location
+        staging = partners_file.with_name(f".{partners_file.name}.{os.getpid()}")
+        staging.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        os.replace(staging, partners_file)
+    return location
+
+
+def _feed_location(partners_file: Path) -> str | None:
+    data = yaml.safe_load(partners_file.read_text(encoding="utf-8"))
+    for entry in data.get("partners") or []:
+        if entry.get("id") == FEED_PARTNER_ID:
+            return entry.get("location")
+    return None
 
 
 @contextmanager
@@ -262,6 +303,7 @@ def _write_demo_delivery(root: Path) -> Path:
     }
     for extra in _other_connectors(root, delivery):
         partners["partners"].append(extra.partner)
+    partners["partners"].append(_feed_delivery(feed_folder(root)))
     partners_file = root / "partners.yaml"
     partners_file.write_text(yaml.safe_dump(partners, sort_keys=False), encoding="utf-8")
     (root / "policy-research.yaml").write_text(
@@ -321,6 +363,112 @@ def _other_connectors(root: Path, manifest_delivery: Path):
     return made
 
 
+FEED_PARTNER_ID = "demo-feed"
+FEED_CONTRACT = {
+    "id": "LicenseRef-demofeed-AI2026",
+    "uses": ["ai_training", "commercial"],
+    "territories": ["Worldwide"],
+    "valid_from": "2025-01-01",
+    "valid_until": "2030-12-31",
+    "attribution": "Demo Feed Label, licensed for AI training under contract AI2026",
+}
+# (track_id, title, artist, key, scale, bpm, format, licence, fault) of the feed partner.
+# A shared tonic at a nearby tempo can fingerprint as the same recording (C minor at 106
+# bpm came out at a bit error rate of 0.175 against DL001's C major at 120, under the 0.2
+# threshold), so each (key, scale, bpm) here was measured against every track admitted
+# under either policy and against each other: all at 0.35 or more.
+FEED_TRACKS: list[tuple] = [
+    ("DF01", "Signal Fire", "Tomas Ruiz", "Eb", "major", 114, "flac", _cc_by("Tomas Ruiz"), None),
+    ("DF02", "Night Ferry", "Aiko Tanaka", "B", "major", 102, "mp3", FEED_CONTRACT, None),
+    ("DF03", "Elsewhere", "Tomas Ruiz", "A", "minor", 150, "flac", FEED_CONTRACT, "foreign"),
+    (
+        "DF04",
+        "Last Season",
+        "Aiko Tanaka",
+        "D",
+        "major",
+        76,
+        "flac",
+        {
+            **FEED_CONTRACT,
+            "id": "LicenseRef-demofeed-AI2024",
+            "valid_from": "2024-01-01",
+            "valid_until": "2025-12-31",
+        },
+        None,
+    ),
+    (
+        "DF05",
+        "Home Ground",
+        "Tomas Ruiz",
+        "G",
+        "major",
+        146,
+        "flac",
+        {**FEED_CONTRACT, "excluded_territories": ["US"]},
+        None,
+    ),
+]
+# Feed items in the partner's own shape; the mapping turns them into manifest records.
+FEED_MAPPING = {
+    "items_field": "data.tracks",
+    "fields": {
+        "track_id": "id",
+        "title": "name",
+        "artists": "performers",
+        "audio": "media.url",
+        "sha256": "media.sha256",
+        "license": "rights",
+    },
+    "pagination": {"style": "cursor", "next_field": "next_cursor"},
+}
+
+
+def _feed_delivery(folder: Path) -> dict:
+    """The feed partner's catalog.json and audio, served by `pipeline.demo_feed`; returns its
+    partners-file entry. Its location is a placeholder until `ensure_demo_delivery` starts
+    the server. Audio URLs are relative, so they follow the server to any port; one track's
+    audio is on a host the partner does not allow."""
+    from pipeline.audio.synth import chord_progression, write_audio
+    from pipeline.demo_feed import CATALOG
+
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    tracks = []
+    for number, (track_id, title, artist, key, scale, bpm, fmt, licence, fault) in enumerate(
+        FEED_TRACKS
+    ):
+        name = f"{track_id.lower()}.{fmt}"
+        media: dict = {"url": f"https://cdn.elsewhere.example/audio/{name}"}
+        if fault != "foreign":
+            path = folder / "audio" / name
+            seconds = BARS * 4 * 60 / bpm + 0.5
+            samples = chord_progression(key, scale, bpm, seconds, sr=SR, seed=300 + number)
+            write_audio(samples, SR, path, fmt)
+            media = {
+                "url": f"/audio/{name}",
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            }
+        tracks.append(
+            {
+                "id": track_id,
+                "isrc": f"QZFED26{number + 1:05d}",
+                "name": title,
+                "performers": [artist],
+                "media": media,
+                "rights": licence,
+            }
+        )
+    (folder / CATALOG).write_text(json.dumps({"tracks": tracks}, indent=1), encoding="utf-8")
+    return {
+        "id": FEED_PARTNER_ID,
+        "name": "Demo Feed Label",
+        "connector": "http",
+        "location": "http://127.0.0.1/v1/tracks",
+        "allowed_audio_hosts": ["127.0.0.1"],
+        "mapping": FEED_MAPPING,
+    }
+
+
 def expected_outcomes(policy: str = "strict") -> dict[str, list[str]]:
     """Item key -> the reason codes the demo is built to produce ([]: accepted)."""
     by_fault = {
@@ -356,6 +504,11 @@ def expected_outcomes(policy: str = "strict") -> dict[str, list[str]]:
             "demo-csv:CSV-02": ["DUPLICATE"],
             "demo-csv:CSV-03": ["USE_NOT_GRANTED"],
             "demo-csv:CSV-04": ["TDM_OPT_OUT"],
+            "demo-feed:DF01": [],
+            "demo-feed:DF02": [],
+            "demo-feed:DF03": ["METADATA_INVALID"],
+            "demo-feed:DF04": ["EXPIRED"],
+            "demo-feed:DF05": ["TERRITORY_EXCLUDED"],
         }
     )
     return outcomes

@@ -16,9 +16,11 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def manifest_record_schema() -> dict:
-    """A manifest line: a CatalogItem without the partner, which the partners file supplies."""
+    """A manifest line: a CatalogItem without the partner, which the partners file supplies,
+    and without the source, which the reader records."""
     schema = CatalogItem.model_json_schema()
-    schema["properties"].pop("partner")
+    for ours in ("partner", "source"):
+        schema["properties"].pop(ours)
     schema["required"] = [r for r in schema["required"] if r != "partner"]
     schema["title"] = "Manifest record"
     schema["description"] = "One line of a partner's manifest.jsonl: one track."

@@ -35,16 +35,86 @@ def list_versions(settings: Settings) -> list[dict]:
 
 
 def trace_item(settings: Settings, key: str) -> list[dict]:
+    """The whole history of the track(s) `key` names (`partner:track_id`, or an ISRC, which
+    several partners may deliver): one entry per item key, empty when nothing is known."""
     prov = connect(settings, write=False)
     try:
-        records = prov.trace(key)
-        statuses = {v["_id"]: v.get("status") for v in prov.versions()}
+        decisions = prov.trace(key)
+        versions = {v["_id"]: v for v in prov.versions()}
+        keys = list(dict.fromkeys(d["item_key"] for d in decisions))
+        return [
+            item_history(prov, [d for d in decisions if d["item_key"] == k], versions) for k in keys
+        ]
     finally:
         prov.close()
-    for record in records:
-        record["committed"] = statuses.get(record["version"]) == "committed"
+
+
+def item_history(prov, decisions: list[dict], versions: dict[str, dict]) -> dict:
+    """Deliveries, licence versions, decisions, audio, shard rows, versions and revocations of
+    one item, oldest first; `decisions` are the item's, in logical-date order."""
+    for record in decisions:
+        meta = versions.get(record["version"], {})
+        record["committed"] = meta.get("status") == "committed"
+        record["withdrawn"] = bool(meta.get("withdrawn")) and record["item_key"] in meta.get(
+            "withdrawn_items", []
+        )
         record.pop("_id", None)
-    return records
+    latest = decisions[-1]
+    item_key = latest["item_key"]
+    delivery_ids = list(
+        dict.fromkeys(
+            d["delivery"] for d in decisions if d.get("delivery") and not d.get("kept_undelivered")
+        )
+    )
+    sources = {d.get("delivery"): d.get("source") for d in decisions}
+    deliveries = [
+        {**_public(d), "source": sources.get(d["_id"])} for d in prov.deliveries(delivery_ids)
+    ]
+    licences: list[dict] = []
+    for record in decisions:
+        licence = record.get("license")
+        if licence and (not licences or licences[-1]["license"] != licence):
+            licences.append({"license": licence, "from_version": record["version"]})
+    audio = next((d for d in reversed(decisions) if d.get("audio_sha256")), {})
+    current = prov.item(item_key)
+    return {
+        "item_key": item_key,
+        "title": latest.get("title"),
+        "artists": latest.get("artists") or [],
+        "isrc": latest.get("isrc"),
+        "current": _public(current) if current else None,
+        "deliveries": deliveries,
+        "licences": licences,
+        "audio": {
+            "location": audio.get("audio_location") or latest.get("audio_location"),
+            "sha256": audio.get("audio_sha256"),
+            "bytes": audio.get("audio_bytes"),
+            "descriptor_set": audio.get("descriptor_set"),
+        },
+        "shards": [
+            {"path": s["_id"], "row": s["row"], "versions": s.get("versions", [])}
+            for s in prov.shards_holding(item_key)
+        ],
+        "in_versions": [
+            {"version": d["version"], "withdrawn": d["withdrawn"]}
+            for d in decisions
+            if d["status"] == "accepted" and d["committed"]
+        ],
+        "revocations": [
+            _public(r)
+            for r in prov.revocations_for(
+                latest["partner"],
+                latest["track_id"],
+                sorted({lic["license"].get("id") for lic in licences}),
+            )
+        ],
+        "events": [_public(e) for e in prov.events_about(item_key)],
+        "decisions": decisions,
+    }
+
+
+def _public(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k not in ("_id", "config_json")}
 
 
 def version_summary(settings: Settings, version: str | None = None) -> dict | None:

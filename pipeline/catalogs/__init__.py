@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlparse
 
 from pipeline.catalogs.models import CatalogItem, InvalidRecord, RawRecord
 from pipeline.catalogs.partners import Partner
@@ -36,17 +34,6 @@ def read_partner(partner: Partner) -> Iterator[RawRecord | InvalidRecord]:
     if "mapping" in options:
         options["mapping"] = partner.mapping_or_default()
     return connector.read(partner.id, partner.location, **options)
-
-
-def local_root(location: str, connector: str) -> Path:
-    """The delivery folder (or file) of a local location; other schemes are not read yet."""
-    parsed = urlparse(location)
-    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:
-        raise ValueError(f"{location}: the {connector} connector reads local deliveries only")
-    root = Path(parsed.path if parsed.scheme == "file" else location)
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: the delivery does not exist")
-    return root
 
 
 __all__ = ["CatalogItem", "InvalidRecord", "Partner", "RawRecord", "read_partner"]

@@ -9,11 +9,12 @@ InvalidRecord naming `file:line`, and the rest of the file goes on.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
+import posixpath
 from collections.abc import Iterator
-from pathlib import Path
 
-from pipeline.catalogs import local_root
+from pipeline.catalogs.location import Delivery, DeliveryFile, open_delivery
 from pipeline.catalogs.models import InvalidRecord, RawRecord
 from pipeline.catalogs.partners import CsvMapping
 
@@ -37,35 +38,41 @@ BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "
 def read(
     partner: str, location: str, mapping: CsvMapping | None = None
 ) -> Iterator[RawRecord | InvalidRecord]:
-    """Raw records from every CSV file of the delivery, files in name order."""
+    """Raw records from every CSV file of the delivery (a folder, a `gs://` prefix, or one
+    file or object), files in name order."""
     mapping = mapping or CsvMapping()
-    root = local_root(location, "csv")
-    if root.is_dir():
-        files = sorted(p for p in root.glob(mapping.files) if p.is_file())
-        base = root
-    else:
-        files, base = [root], root.parent
+    delivery = open_delivery(location, "csv")
+    files = delivery.files(mapping.files)
     if not files:
-        raise FileNotFoundError(f"{root}: no file matches {mapping.files!r}; nothing delivered?")
+        raise FileNotFoundError(
+            f"{delivery.root}: no file matches {mapping.files!r}; nothing delivered?"
+        )
     numbers = itertools.count(1)
-    for path in files:
-        yield from _read_file(partner, path, base, mapping, numbers)
+    for file in files:
+        yield from _read_file(partner, delivery, file, mapping, numbers)
 
 
 def _read_file(
-    partner: str, path: Path, root: Path, mapping: CsvMapping, numbers: Iterator[int]
+    partner: str,
+    delivery: Delivery,
+    file: DeliveryFile,
+    mapping: CsvMapping,
+    numbers: Iterator[int],
 ) -> Iterator[RawRecord | InvalidRecord]:
     columns = mapping.columns.model_dump()
     explicit = mapping.columns.model_fields_set
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+    path, name = file.location, posixpath.basename(file.name)
+    with io.TextIOWrapper(
+        delivery.open(path), encoding="utf-8-sig", errors="replace", newline=""
+    ) as handle:
         reader = csv.reader(handle, delimiter=mapping.delimiter)
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
-            yield _invalid(partner, f"#{path.name}", str(path), "empty CSV file")
+            yield _invalid(partner, f"#{name}", path, "empty CSV file")
             return
         except csv.Error as exc:
-            yield _invalid(partner, f"#{path.name}", f"{path}:1", f"unreadable header: {exc}")
+            yield _invalid(partner, f"#{name}", f"{path}:1", f"unreadable header: {exc}")
             return
         position = {name: i for i, name in enumerate(header)}
         missing = [
@@ -76,7 +83,7 @@ def _read_file(
         if missing:
             yield _invalid(
                 partner,
-                f"#{path.name}",
+                f"#{name}",
                 f"{path}:1",
                 f"header lacks column(s) {missing}; it has {header}",
             )
@@ -89,7 +96,7 @@ def _read_file(
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield _invalid(partner, f"#{path.name}:{line}", f"{path}:{line}", str(exc))
+                yield _invalid(partner, f"#{name}:{line}", f"{path}:{line}", str(exc))
                 continue
             if not any(cell.strip() for cell in row):
                 continue
@@ -98,7 +105,7 @@ def _read_file(
             if len(row) != len(header):
                 yield _invalid(
                     partner,
-                    _row_id(row, used, path, line),
+                    _row_id(row, used, name, line),
                     source,
                     f"row has {len(row)} cells, the header has {len(header)}",
                     raw=mapping.delimiter.join(row),
@@ -107,7 +114,7 @@ def _read_file(
             cells = {field: row[index].strip() for field, index in used.items()}
             yield RawRecord(
                 partner=partner,
-                root=str(root),
+                root=delivery.root,
                 source=source,
                 line=number,
                 data=to_record(cells, mapping.list_separator),
@@ -140,11 +147,11 @@ def to_record(cells: dict[str, str], separator: str) -> dict:
     return record
 
 
-def _row_id(row: list[str], used: dict[str, int], path: Path, line: int) -> str:
+def _row_id(row: list[str], used: dict[str, int], name: str, line: int) -> str:
     index = used.get("track_id")
     if index is not None and index < len(row) and row[index].strip():
         return row[index].strip()
-    return f"#{path.name}:{line}"
+    return f"#{name}:{line}"
 
 
 def _invalid(

@@ -11,6 +11,11 @@ Each sound recording becomes one manifest record keyed by its ISRC:
   delivery root) and must stay inside the delivery. Its `HashSum` (MD5 or SHA-x) is checked
   against the delivered file: a mismatch makes the record invalid; after a match the record
   carries the file's sha256, which the fetch stage checks again. URL audio is not read here.
+  In a `gs://` delivery an MD5 HashSum is checked against the object's stored MD5 and no
+  audio is downloaded: the record then carries no sha256, the fetch stage hashes what it
+  reads, and the object's generation tells later refreshes whether it changed. Other
+  algorithms (or an object without a stored MD5) are checked by streaming the object, which
+  then gives the sha256 as for a local file; without a HashSum nothing is read.
 - licence, from the deals reaching the recording (Deal -> DealReleaseReference -> Release ->
   ReleaseResourceReference): `uses` are the partner mapping of the deal's UseTypes (plus
   CommercialModelTypes once any use is granted); nothing is granted unless mapped. Territory
@@ -20,6 +25,7 @@ Each sound recording becomes one manifest record keyed by its ISRC:
   on the message's creation date is taken (else the next to start), so a record never claims
   more than one deal grants. A 3.x `TakeDown`/`AllDealsCancelled` revokes.
 
+The delivery is a folder, a `gs://` prefix, or a single message (file or object).
 Messages (`**/*.xml`) are read in path order (DDEX batch folders are named by time); a later
 message replaces what an earlier one said about a recording, and a PurgeReleaseMessage
 revokes the recordings of the releases it names. Parsing is streamed (iterparse, each list
@@ -41,14 +47,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import IO
 from urllib.parse import unquote, urlparse
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from pipeline.catalogs import local_root
+from pipeline.catalogs.location import AudioObject, Delivery, DeliveryFile, open_delivery
 from pipeline.catalogs.models import InvalidRecord, RawRecord
-from pipeline.catalogs.normalise import resolve_audio
 from pipeline.catalogs.partners import DdexMapping
 from pipeline.licensing.territories import WORLDWIDE
 
@@ -118,7 +124,7 @@ class Pending:
 
     data: dict
     source: str
-    audio_path: Path | None
+    audio: AudioObject | None
     hash_algorithm: str | None
     hash_value: str | None
     release_ids: set[str]
@@ -129,48 +135,57 @@ def read(
 ) -> Iterator[RawRecord | InvalidRecord]:
     """One record per sound recording across the delivery's messages, latest message wins."""
     mapping = mapping or DdexMapping()
-    root = local_root(location, "ddex")
-    if root.is_dir():
-        messages = sorted(p for p in root.glob(mapping.files) if p.is_file())
-    else:
-        messages, root = [root], root.parent
+    delivery = open_delivery(location, "ddex")
+    messages = delivery.files(mapping.files)
     if not messages:
-        raise FileNotFoundError(f"{root}: no message matches {mapping.files!r}; nothing delivered?")
+        raise FileNotFoundError(
+            f"{delivery.root}: no message matches {mapping.files!r}; nothing delivered?"
+        )
     state: dict[str, Pending | InvalidRecord] = {}
-    for path in messages:
+    for file in messages:
         try:
-            message = parse_message(path)
+            message = _parse(delivery, file)
         except MessageError as exc:
-            key = f"#{path.relative_to(root)}"
-            state[key] = _invalid(partner, key, f"{path}#{exc.path}", str(exc))
+            key = f"#{file.name}"
+            state[key] = _invalid(partner, key, f"{file.location}#{exc.path}", str(exc))
             continue
         if message.kind == "PurgeReleaseMessage":
-            _purge(state, message, path)
+            _purge(state, message, file)
             continue
-        for track_id, result in _records(partner, root, path, message, mapping):
+        for track_id, result in _records(partner, delivery, file, message, mapping):
             state[track_id] = result
     for number, (track_id, result) in enumerate(state.items(), start=1):
         if isinstance(result, InvalidRecord):
             yield result
             continue
-        problem = _check_audio(result)
+        problem = _check_audio(result, delivery)
         if problem:
             yield _invalid(partner, track_id, result.source, problem, raw=result.data)
             continue
         yield RawRecord(
-            partner=partner, root=str(root), source=result.source, line=number, data=result.data
+            partner=partner, root=delivery.root, source=result.source, line=number, data=result.data
         )
 
 
-def parse_message(path: Path) -> Message:
-    """Stream one ERN message into compact facts; raises MessageError when it is unusable."""
+def _parse(delivery: Delivery, file: DeliveryFile) -> Message:
+    try:
+        with delivery.open(file.location) as handle:
+            return parse_message(handle)
+    except OSError as exc:
+        raise MessageError(f"cannot read message: {exc.strerror or exc}", "/") from None
+
+
+def parse_message(source: Path | str | IO[bytes]) -> Message:
+    """Stream one ERN message (a path or a binary stream) into compact facts; raises
+    MessageError when it is unusable."""
+    path = source if hasattr(source, "read") else str(source)
     stack: list[ET.Element] = []
     names: list[str] = []
     counters: list[Counter] = [Counter()]
     message: Message | None = None
     parties: dict[str, str] = {}
     try:
-        for event, elem in iterparse(str(path), events=("start", "end"), forbid_dtd=True):
+        for event, elem in iterparse(path, events=("start", "end"), forbid_dtd=True):
             if event == "start":
                 namespace, _, local = elem.tag.rpartition("}")
                 if not stack:
@@ -381,18 +396,18 @@ def _period(elem: ET.Element) -> tuple[date | None, date | None]:
 
 
 def _records(
-    partner: str, root: Path, path: Path, message: Message, mapping: DdexMapping
+    partner: str, delivery: Delivery, file: DeliveryFile, message: Message, mapping: DdexMapping
 ) -> Iterator[tuple[str, Pending | InvalidRecord]]:
     for xpath, problem in message.broken:
-        track_id = f"#{path.relative_to(root)}{xpath}"
-        yield track_id, _invalid(partner, track_id, f"{path}#{xpath}", problem)
+        track_id = f"#{file.name}{xpath}"
+        yield track_id, _invalid(partner, track_id, f"{file.location}#{xpath}", problem)
     terms = _terms_by_resource(partner, message, mapping)
     releases_of = _releases_by_resource(message)
     for recording in message.recordings:
-        source = f"{path}#{recording.path}"
+        source = f"{file.location}#{recording.path}"
         track_id = recording.isrc or recording.proprietary
         if not track_id:
-            track_id = f"#{path.relative_to(root)}{recording.path}"
+            track_id = f"#{file.name}{recording.path}"
             yield track_id, _invalid(partner, track_id, source, "SoundRecording has no ISRC")
             continue
         candidates = terms.get(recording.reference, [])
@@ -414,19 +429,19 @@ def _records(
             "artists": recording.artists,
             "license": _licence(candidates, message),
         }
-        audio_path = None
+        found = None
         if recording.file and recording.is_url:
             data["audio"] = recording.file
             if _hash_name(recording.hash_algorithm, recording.hash_value) == "sha256":
                 data["sha256"] = _hex(recording.hash_value).lower()
         elif recording.file:
-            data["audio"], audio_path = _locate(root, path, recording.file)
+            data["audio"], found = _locate(delivery, file, recording.file)
         yield (
             track_id,
             Pending(
                 data={k: v for k, v in data.items() if v is not None},
                 source=source,
-                audio_path=audio_path,
+                audio=found,
                 hash_algorithm=None if recording.is_url else recording.hash_algorithm,
                 hash_value=None if recording.is_url else recording.hash_value,
                 release_ids={i for ids in releases_of.get(recording.reference, []) for i in ids},
@@ -551,8 +566,9 @@ def cc_licence(text: str) -> str | None:
     return text.upper()
 
 
-def _purge(state: dict[str, Pending | InvalidRecord], message: Message, path: Path) -> None:
+def _purge(state: dict[str, Pending | InvalidRecord], message: Message, file: DeliveryFile) -> None:
     when = (message.created.date() if message.created else date.min).isoformat()
+    label = message.message_id or posixpath.basename(file.name)
     for ids in message.purged:
         for track_id, result in state.items():
             if isinstance(result, InvalidRecord):
@@ -561,55 +577,68 @@ def _purge(state: dict[str, Pending | InvalidRecord], message: Message, path: Pa
                 licence = dict(result.data.get("license") or {})
                 licence["revoked"] = {
                     "date": when,
-                    "reason": f"DDEX PurgeReleaseMessage {message.message_id or path.name} "
+                    "reason": f"DDEX PurgeReleaseMessage {label} "
                     f"purged release {', '.join(sorted(ids))}",
                 }
                 result.data = {**result.data, "license": licence}
 
 
-def _locate(root: Path, message: Path, reference: str) -> tuple[str, Path | None]:
-    """(audio path relative to the delivery root, resolved file) for a file reference."""
-    folder = message.parent.relative_to(root).as_posix()
+def _locate(
+    delivery: Delivery, message: DeliveryFile, reference: str
+) -> tuple[str, AudioObject | None]:
+    """(audio path relative to the delivery root, the delivered file if there is one)."""
+    folder = posixpath.dirname(message.name)
     candidates = [reference.lstrip("/")]
     if not reference.startswith("/"):
         candidates.insert(0, posixpath.normpath(posixpath.join(folder, reference)))
     first = None
     for candidate in candidates:
         try:
-            resolved = Path(resolve_audio(root, candidate))
+            resolved = delivery.resolve(candidate)
         except ValueError:
             continue
-        first = first or (candidate, resolved)
-        if resolved.is_file():
-            return candidate, resolved
-    return first if first else (reference, None)
+        first = first or candidate
+        found = delivery.find(resolved)
+        if found is not None:
+            return candidate, found
+    return (first, None) if first else (reference, None)
 
 
-def _check_audio(pending: Pending) -> str | None:
-    """Verify the delivered file against its HashSum and record its sha256; None when fine."""
-    path = pending.audio_path
-    if path is None or not path.is_file():
+def _check_audio(pending: Pending, delivery: Delivery) -> str | None:
+    """Verify the delivered file against its HashSum and record its sha256; None when fine.
+    For an object whose store keeps an MD5, an MD5 HashSum is checked without reading."""
+    found = pending.audio
+    if found is None:
         return None
     name = _hash_name(pending.hash_algorithm, pending.hash_value)
     if pending.hash_value and name is None:
         return f"HashSum algorithm {pending.hash_algorithm!r} is not supported"
+    expected_hex = _hex(pending.hash_value).lower() if name else None
+    if found.remote and (name is None or (name == "md5" and found.md5)):
+        if name and found.md5 != expected_hex:
+            return _mismatch(pending, found.md5)
+        return None
     expected = hashlib.new(name) if name else None
     sha256 = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
+        with delivery.open(found.location) as handle:
             while chunk := handle.read(CHUNK):
                 sha256.update(chunk)
                 if expected is not None:
                     expected.update(chunk)
     except OSError:
         return None
-    if expected is not None and expected.hexdigest() != _hex(pending.hash_value).lower():
-        return (
-            f"audio {pending.data.get('audio')}: {pending.hash_algorithm} HashSum "
-            f"{pending.hash_value} does not match the delivered file ({expected.hexdigest()})"
-        )
+    if expected is not None and expected.hexdigest() != expected_hex:
+        return _mismatch(pending, expected.hexdigest())
     pending.data["sha256"] = sha256.hexdigest()
     return None
+
+
+def _mismatch(pending: Pending, actual: str | None) -> str:
+    return (
+        f"audio {pending.data.get('audio')}: {pending.hash_algorithm} HashSum "
+        f"{pending.hash_value} does not match the delivered file ({actual})"
+    )
 
 
 def _hash_name(algorithm: str | None, value: str | None) -> str | None:

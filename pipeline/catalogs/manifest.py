@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlparse
 
+from pipeline.catalogs.location import open_delivery
 from pipeline.catalogs.models import InvalidRecord, RawRecord
 
 MANIFEST_NAME = "manifest.jsonl"
 
 
 def read(partner: str, location: str) -> Iterator[RawRecord | InvalidRecord]:
-    """One raw record per manifest line, or an invalid record for a line that is no object."""
-    root = Path(urlparse(location).path if location.startswith("file://") else location)
-    manifest = root / MANIFEST_NAME if root.is_dir() else root
-    with manifest.open(encoding="utf-8", errors="replace") as lines:
+    """One raw record per manifest line, or an invalid record for a line that is no object.
+    `location` is the delivery folder (or `gs://` prefix) holding `manifest.jsonl`, or the
+    manifest file (object) itself."""
+    delivery = open_delivery(location, "manifest")
+    found = delivery.files(MANIFEST_NAME)
+    if not found:
+        raise FileNotFoundError(f"{delivery.root}: no {MANIFEST_NAME}; nothing delivered?")
+    manifest = found[0].location
+    with io.TextIOWrapper(delivery.open(manifest), encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -42,5 +47,5 @@ def read(partner: str, location: str) -> Iterator[RawRecord | InvalidRecord]:
                 )
                 continue
             yield RawRecord(
-                partner=partner, root=str(manifest.parent), source=source, line=number, data=record
+                partner=partner, root=delivery.root, source=source, line=number, data=record
             )

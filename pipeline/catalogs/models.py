@@ -20,6 +20,9 @@ class CatalogItem(BaseModel):
     audio: str = Field(min_length=1)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     license: License
+    source: str | None = Field(
+        default=None, description="where in the delivery the record was read (set by us)"
+    )
 
     @field_validator("isrc", mode="before")
     @classmethod

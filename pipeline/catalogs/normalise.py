@@ -6,16 +6,19 @@ record is judged the same way whatever format it came in.
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
 from pipeline.catalogs.models import CatalogItem, InvalidRecord, RawRecord
+from pipeline.storage.base import validate_key
 
 
-def resolve_audio(root: Path, audio: str) -> str:
-    """Absolute location of `audio`; raises ValueError when a path escapes the delivery."""
+def resolve_audio(root: Path | str, audio: str) -> str:
+    """Absolute location of `audio` (a local path, or `gs://bucket/key` under a gs:// root);
+    URLs are returned as they are; raises ValueError when a path escapes the delivery."""
     parsed = urlparse(audio)
     if parsed.scheme == "file":
         audio = parsed.path
@@ -23,10 +26,26 @@ def resolve_audio(root: Path, audio: str) -> str:
         return audio
     if audio.startswith("/") or "\\" in audio or "\x00" in audio:
         raise ValueError(f"audio path {audio!r} must be relative to the delivery root")
+    if str(root).startswith("gs://"):
+        return _object_location(str(root), audio)
+    root = Path(root)
     resolved = (root / audio).resolve()
     if not resolved.is_relative_to(root.resolve()):
         raise ValueError(f"audio path {audio!r} escapes the delivery root")
     return str(resolved)
+
+
+def _object_location(root: str, audio: str) -> str:
+    """`root/audio` with `.` and `..` folded by name (an object store has no links)."""
+    relative = posixpath.normpath(audio)
+    if relative == ".." or relative.startswith("../"):
+        raise ValueError(f"audio path {audio!r} escapes the delivery root")
+    if relative == ".":
+        raise ValueError(f"audio path {audio!r} names no file")
+    location = f"{root.rstrip('/')}/{relative}"
+    _, _, key = location.removeprefix("gs://").partition("/")
+    validate_key(key)
+    return location
 
 
 def record_key(raw: RawRecord, seen: set[str]) -> str:
@@ -54,8 +73,8 @@ def normalise(
     record = dict(raw.data)
     try:
         if isinstance(record.get("audio"), str):
-            record["audio"] = resolve_audio(Path(raw.root), record["audio"])
-        return CatalogItem.model_validate({**record, "partner": raw.partner})
+            record["audio"] = resolve_audio(raw.root, record["audio"])
+        return CatalogItem.model_validate({**record, "partner": raw.partner, "source": raw.source})
     except (ValidationError, ValueError) as exc:
         return invalid(_short(exc))
 

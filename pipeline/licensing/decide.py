@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from pipeline.licensing.model import License, Use
 from pipeline.licensing.policy import Policy
@@ -48,14 +48,19 @@ def decide(licence: License, policy: Policy, as_of: date) -> Decision:
         found.setdefault(reason, message)
     if licence.valid_from and licence.valid_from > as_of:
         found[Reason.NOT_YET_VALID] = f"valid from {licence.valid_from}, logical date {as_of}"
-    needed_until = as_of + timedelta(days=policy.min_validity_days)
+    needed_until = policy.needed_until(as_of)
     if licence.valid_until and licence.valid_until < needed_until:
         found[Reason.EXPIRED] = f"valid until {licence.valid_until}, logical date {as_of}" + (
             f", policy needs validity until {needed_until}" if policy.min_validity_days else ""
         )
-    if licence.revoked and licence.revoked.date <= as_of:
+    if licence.revoked and licence.revoked.date <= needed_until:
         why = f": {licence.revoked.reason}" if licence.revoked.reason else ""
-        found[Reason.REVOKED] = f"revoked on {licence.revoked.date}{why}"
+        when = (
+            f"revoked on {licence.revoked.date}"
+            if licence.revoked.date <= as_of
+            else f"revoked from {licence.revoked.date}, before the validity the policy needs"
+        )
+        found[Reason.REVOKED] = when + why
     missing = uncovered_territories(licence, policy.territories)
     if missing:
         found[Reason.TERRITORY_EXCLUDED] = f"grant does not cover {', '.join(missing)}"

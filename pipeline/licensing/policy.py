@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -117,6 +118,10 @@ class Policy(BaseModel):
         if unknown:
             raise ValueError(f"not ISO 3166-1 alpha-2 codes or Worldwide: {unknown}")
         return value
+
+    def needed_until(self, as_of: date) -> date:
+        """The last day a licence must still hold on a run of logical date `as_of`."""
+        return as_of + timedelta(days=self.min_validity_days)
 
     @property
     def hash(self) -> str:

@@ -8,19 +8,18 @@ of what entered a corpus, so the embedded default trades write speed for durabil
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+
+from pipeline.detached import file_lock, free_port, read_state
 
 START_TIMEOUT_S = 60.0
 
@@ -48,46 +47,22 @@ def ping(uri: str, timeout_ms: int = 1000) -> bool:
         client.close()
 
 
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _read_state(state_file: Path) -> dict | None:
-    try:
-        return json.loads(state_file.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def ensure_server(home: Path) -> str:
     """URI of the running embedded server under `home`, starting it if it is not up."""
     state_dir = _state_dir(home)
     state_file = state_dir / "server.json"
-    state = _read_state(state_file)
+    state = read_state(state_file)
     if state and ping(state["uri"]):
         return state["uri"]
-    with _locked(state_dir / "server.lock"):
-        state = _read_state(state_file)
+    with file_lock(state_dir / "server.lock"):
+        state = read_state(state_file)
         if state and ping(state["uri"]):
             return state["uri"]
         return _start(state_dir, state_file)
 
 
 def _start(state_dir: Path, state_file: Path) -> str:
-    port = _free_port()
+    port = free_port()
     log_path = state_dir / "server.log"
     command = [
         sys.executable,
@@ -131,8 +106,8 @@ def stop_server(home: Path) -> bool:
     """Stop the embedded server under `home`; False when none was running."""
     state_dir = _state_dir(home)
     state_file = state_dir / "server.json"
-    with _locked(state_dir / "server.lock"):
-        state = _read_state(state_file)
+    with file_lock(state_dir / "server.lock"):
+        state = read_state(state_file)
         if not state:
             return False
         try:

@@ -1,42 +1,76 @@
 """The provenance adapter: the only module that speaks to MongoDB.
 
-Collections, all written by upsert on stable ids so any task can be re-run:
-  decisions  one per (version, item): the item, its licence, status, reasons, shard
-  steps      completion markers of the mapped steps (analysis batches, shard jobs)
-  jobs       the shard jobs `dedup` laid out for a version
-  shards     one per shard object (content-addressed key), with its items and versions
-  versions   one per corpus version: policy, logical date, status, counts, withdrawals
-  revocations  takedown requests: partner + track or licence, effective date, actor, reason
-  events     append-only log: one per (run, event kind, subject), never rewritten
+Every collection (listed, with validators and indexes, in `collections.py`) is written by
+upsert on a stable id, so any task can be re-run; events are only ever inserted. Values that
+come from partners are stored as values under our own field names, never as field names:
+a raw record that failed validation is kept as JSON text (`raw_json`), a partner's mapping
+as `config_json`, so no `$` or dotted key from outside reaches MongoDB.
 """
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, MongoClient, UpdateOne
+from pymongo import MongoClient, UpdateOne
 from pymongo.database import Database
 
 from pipeline.config import Settings
+from pipeline.provenance.collections import ensure_collections
 from pipeline.provenance.embedded import ensure_server
 
 DEFAULT_DB = "corpus"
+# What an item's current state (the `items` collection) keeps from its latest decision.
+ITEM_FIELDS = (
+    "partner",
+    "track_id",
+    "isrc",
+    "title",
+    "artists",
+    "status",
+    "stage",
+    "reasons",
+    "messages",
+    "version",
+    "as_of",
+    "policy_hash",
+    "license",
+    "source",
+    "delivery",
+    "audio_location",
+    "audio_sha256",
+    "descriptor_set",
+    "duplicate_of",
+)
 
 
 def connect(settings: Settings, write: bool = True) -> Provenance:
     """`CORPUS_MONGO_URI` when set, else the embedded server (started on first use).
 
-    Read-only callers (audits, trace, verify) pass `write=False`: they create no indexes, so
-    they work under a MongoDB user that holds only the `read` role.
+    Read-only callers (audits, trace, verify) pass `write=False`: they create no collections
+    or indexes, so they work under a MongoDB user that holds only the `read` role.
     """
     uri = settings.mongo_uri or ensure_server(settings.home)
     client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=10_000, tz_aware=True)
     prov = Provenance(client.get_default_database(DEFAULT_DB), client)
     if write:
-        prov.ensure_indexes()
+        ensure_collections(prov.db)
     return prov
+
+
+def current_actor() -> str:
+    """Who acts: `CORPUS_ACTOR`, else the Airflow DAG running the task, else the OS user."""
+    if os.environ.get("CORPUS_ACTOR"):
+        return os.environ["CORPUS_ACTOR"]
+    if os.environ.get("AIRFLOW_CTX_DAG_ID"):
+        return f"airflow:{os.environ['AIRFLOW_CTX_DAG_ID']}"
+    try:
+        return f"user:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "user:unknown"
 
 
 def _now() -> datetime:
@@ -47,20 +81,15 @@ class Provenance:
     def __init__(self, db: Database, client: MongoClient | None = None):
         self.db = db
         self._client = client
+        self.actor = current_actor()
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
 
-    def ensure_indexes(self) -> None:
-        self.db.decisions.create_index([("item_key", ASCENDING), ("version", ASCENDING)])
-        self.db.decisions.create_index([("isrc", ASCENDING)])
-        self.db.decisions.create_index([("version", ASCENDING), ("batch", ASCENDING)])
-        self.db.decisions.create_index([("version", ASCENDING), ("status", ASCENDING)])
-        self.db.shards.create_index([("version", ASCENDING)])
-        self.db.events.create_index([("run_id", ASCENDING), ("at", ASCENDING)])
-
-    def record_event(self, run_id: str, kind: str, subject: str = "", **payload: Any) -> None:
+    def record_event(
+        self, run_id: str, kind: str, subject: str = "", actor: str | None = None, **payload: Any
+    ) -> None:
         """Append an event; recording the same (run, kind, subject) again changes nothing."""
         event_id = f"{run_id}:{kind}:{subject}" if subject else f"{run_id}:{kind}"
         self.db.events.update_one(
@@ -70,6 +99,7 @@ class Provenance:
                     "run_id": run_id,
                     "kind": kind,
                     "subject": subject,
+                    "actor": actor or self.actor,
                     "at": _now(),
                     **payload,
                 }
@@ -77,9 +107,112 @@ class Provenance:
             upsert=True,
         )
 
+    def events_about(self, item_key: str) -> list[dict]:
+        """Events whose subject is the item, or that name it among what they removed."""
+        query = {"$or": [{"subject": item_key}, {"removed": item_key}]}
+        return list(self.db.events.find(query).sort([("at", 1), ("_id", 1)]))
+
     def events(self, run_id: str | None = None) -> list[dict]:
         query = {"run_id": run_id} if run_id else {}
         return list(self.db.events.find(query).sort([("at", 1), ("_id", 1)]))
+
+    def upsert_partners(self, partners: list[dict], version: str) -> None:
+        """The partners as configured for `version` (one document each, keyed by id)."""
+        now = _now()
+        ops = [
+            UpdateOne(
+                {"_id": partner["id"]},
+                {
+                    "$set": {
+                        **{k: v for k, v in partner.items() if k != "id"},
+                        "last_version": version,
+                        "updated_at": now,
+                    },
+                    "$setOnInsert": {"first_version": version, "created_at": now},
+                },
+                upsert=True,
+            )
+            for partner in partners
+        ]
+        if ops:
+            self.db.partners.bulk_write(ops, ordered=False)
+
+    def record_deliveries(self, deliveries: list[dict]) -> None:
+        """One document per (version, partner) delivery; a re-run plan rewrites its own."""
+        ops = [
+            UpdateOne(
+                {"_id": f"{d['version']}/{d['partner']}"},
+                {"$set": {**d, "read_at": d.get("read_at") or _now()}},
+                upsert=True,
+            )
+            for d in deliveries
+        ]
+        if ops:
+            self.db.deliveries.bulk_write(ops, ordered=False)
+
+    def connectors(self, version: str) -> dict[str, str]:
+        """Partner -> connector of the deliveries `version` read (a takedown reads none:
+        then the partners' configuration as last used)."""
+        read = self.db.deliveries.find({"version": version})
+        found = {d["partner"]: d["connector"] for d in read}
+        if not found:
+            found = {p["_id"]: p["connector"] for p in self.db.partners.find()}
+        return found
+
+    def deliveries(self, ids: list[str]) -> list[dict]:
+        return list(self.db.deliveries.find({"_id": {"$in": ids}}).sort("read_at", 1))
+
+    def update_items(self, version: str) -> int:
+        """Bring the items' current state to `version`, when it is the latest committed one
+        (a late re-run of an older commit must not roll the state back)."""
+        if self.latest_committed() != version:
+            return 0
+        rows = {}
+        for shard in self.db.shards.find({"versions": version}, {"items": 1}):
+            for row, key in enumerate(shard.get("items", [])):
+                rows[key] = (shard["_id"], row)
+        now = _now()
+        ops = []
+        for doc in self.db.decisions.find({"version": version}):
+            shard, row = rows.get(doc["item_key"], (None, None))
+            state = {k: doc.get(k) for k in ITEM_FIELDS if k in doc}
+            update: dict = {
+                "$set": {**state, "shard": shard, "row": row, "current": True, "updated_at": now},
+                "$setOnInsert": {"first_version": version},
+            }
+            if shard:
+                update["$addToSet"] = {"in_versions": version}
+            ops.append(UpdateOne({"_id": doc["item_key"]}, update, upsert=True))
+        for start in range(0, len(ops), 1000):
+            self.db.items.bulk_write(ops[start : start + 1000], ordered=False)
+        self.db.items.update_many(
+            {"version": {"$ne": version}, "current": True},
+            {"$set": {"current": False, "shard": None, "row": None, "updated_at": now}},
+        )
+        return len(ops)
+
+    def item(self, key: str) -> dict | None:
+        """An item's current state by `partner:track_id`, or by ISRC (the latest seen)."""
+        found = self.db.items.find_one({"_id": key})
+        if found is None:
+            isrc = key.replace("-", "").upper()
+            found = self.db.items.find_one({"isrc": isrc}, sort=[("updated_at", -1)])
+        return found
+
+    def shards_holding(self, item_key: str) -> list[dict]:
+        """Shard documents whose rows include `item_key`, with the row index of the item."""
+        found = []
+        for shard in self.db.shards.find({"items": item_key}):
+            found.append({**shard, "row": shard["items"].index(item_key)})
+        return found
+
+    def revocations_for(self, partner: str, track_id: str, license_ids: list[str]) -> list[dict]:
+        """Every recorded revocation naming this track or one of its licences, any date."""
+        query = {
+            "partner": partner,
+            "$or": [{"track_id": track_id}, {"license_id": {"$in": license_ids}}],
+        }
+        return list(self.db.revocations.find(query).sort("effective", 1))
 
     def record_revocation(self, revocation: dict) -> bool:
         """Store a revocation once (keyed by what it revokes and from when); True if new."""

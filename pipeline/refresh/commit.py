@@ -72,8 +72,13 @@ def commit(settings: Settings, version: str) -> dict:
             manifest=s.store.url(key),
             counts=manifest["counts"],
         )
+        s.prov.update_items(version)
         s.prov.record_event(
-            s.meta["run_id"], "committed", version=version, counts=manifest["counts"]
+            s.meta["run_id"],
+            "committed",
+            version=version,
+            policy_hash=s.meta["policy_hash"],
+            counts=manifest["counts"],
         )
         return {**summary(manifest, s.store.url(key)), **s.prov.examples(version)}
 

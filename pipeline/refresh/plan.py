@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from pipeline.catalogs.delivery import read_delivery
 from pipeline.catalogs.models import CatalogItem, InvalidRecord
-from pipeline.catalogs.partners import load_partners
+from pipeline.catalogs.partners import Partner, load_partners
 from pipeline.config import Settings
 from pipeline.licensing import decide, load_policy
 from pipeline.licensing.model import License
@@ -69,19 +70,26 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         partners_file = default_partners(settings)
         policy = load_policy(settings.policy)
         partners = load_partners(partners_file)
-        prov.record_event(run_id, "started", version=version, as_of=as_of.isoformat())
+        prov.record_event(
+            run_id, "started", version=version, as_of=as_of.isoformat(), policy_hash=policy.hash
+        )
         parent = prov.latest_committed()
         carried_from = prov.accepted_items(parent) if parent else {}
         audio_verdicts = prov.audio_verdicts(parent) if parent else {}
-        revocations = prov.revocations(as_of.isoformat())
-        docs, validation = [], {}
+        revocations = prov.revocations(policy.needed_until(as_of).isoformat())
+        prov.upsert_partners([partner_record(p, partners_file) for p in partners], version)
+        docs, validation, deliveries = [], {}, []
         for partner in partners:
             items, report = read_delivery(partner)
             validation[partner.id] = publish_report(store, version, partner.id, report)
+            first = len(docs)
             for item in items:
                 docs.append(
                     _licence_record(item, policy, as_of, version, run_id, len(docs), revocations)
                 )
+            deliveries.append(
+                delivery_record(partner, version, run_id, as_of, docs[first:], validation)
+            )
         delivered = {d["item_key"] for d in docs}
         for partner in partners:
             if partner.missing_items == "keep":
@@ -110,6 +118,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         batch_count = -(-len(to_analyse) // settings.batch_size)
         prov.forget_decisions(version)
         prov.upsert_decisions(docs)
+        prov.record_deliveries(deliveries)
         prov.upsert_version(
             version,
             run_id=run_id,
@@ -134,6 +143,46 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         return Plan(version, list(range(batch_count)), committed=False, licensed=len(to_analyse))
     finally:
         prov.close()
+
+
+def partner_record(partner: Partner, partners_file: Path) -> dict:
+    """A partner as configured: the credential is a reference (never a secret), and the
+    mapping, whose keys come from the partner's vocabulary, is kept as JSON text."""
+    config = partner.model_dump_json()
+    return {
+        "id": partner.id,
+        "name": partner.name,
+        "connector": partner.connector,
+        "location": partner.location,
+        "credentials": partner.credentials.model_dump(mode="json") if partner.credentials else None,
+        "missing_items": partner.missing_items,
+        "allowed_audio_hosts": list(partner.allowed_audio_hosts),
+        "config_json": config,
+        "config_hash": hashlib.sha256(config.encode()).hexdigest(),
+        "partners_file": str(partners_file),
+    }
+
+
+def delivery_record(
+    partner: Partner, version: str, run_id: str, as_of: date, docs: list[dict], validation: dict
+) -> dict:
+    """What one partner delivered to this run; `digest` is equal for equal deliveries."""
+    lines = sorted(f"{d['item_key']} {row_hash(d)} {d.get('raw_json', '')}" for d in docs)
+    return {
+        "partner": partner.id,
+        "version": version,
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "connector": partner.connector,
+        "location": partner.location,
+        "records": len(docs),
+        "invalid": sum(d["stage"] == "catalog" for d in docs),
+        "refused_at_licence": sum(
+            d["stage"] == "licence" and d["status"] == REJECTED for d in docs
+        ),
+        "digest": hashlib.sha256("\n".join(lines).encode()).hexdigest(),
+        "validation": validation.get(partner.id),
+    }
 
 
 def _kept_record(
@@ -182,7 +231,8 @@ def _unchanged(
     doc: dict, previous: dict | None, descriptor_set: str, refused: bool = False
 ) -> bool:
     """Same row inputs and same audio: by the delivered sha256, or, when the partner gives
-    none, by the local file's size and modification time (no read needed). An earlier
+    none, by the file's stamp (`audio_stamp`: size and mtime, or a gs:// object's generation;
+    no read needed). An earlier
     audio refusal is kept only while the file's stamp is the same (missing stays missing)."""
     if not previous or previous.get("row_hash") != doc["row_hash"]:
         return False
@@ -203,8 +253,13 @@ def _unchanged(
 
 
 def audio_stamp(location: str) -> str | None:
-    """`size:mtime_ns` of a local audio file, `missing` when there is none, and None for
-    remote audio, whose state cannot be known without fetching it."""
+    """`size:mtime_ns` of a local audio file, `gs:<generation>:<size>` of a gs:// object (its
+    metadata; nothing downloaded), `missing` when there is none, and None for other remote
+    audio (or a store that cannot be asked), whose state cannot be known without fetching it."""
+    if location.startswith("gs://"):
+        from pipeline.catalogs.location import object_stamp
+
+        return object_stamp(location)
     if "://" in location:
         return None
     try:
@@ -255,6 +310,8 @@ def _licence_record(
         "item_key": item.key,
         "partner": item.partner,
         "track_id": item.track_id,
+        "delivery": f"{version}/{item.partner}",
+        "source": item.source,
         "as_of": as_of.isoformat(),
         "policy_hash": policy.hash,
         "batch": None,
@@ -265,7 +322,6 @@ def _licence_record(
         return {
             **base,
             "isrc": None,
-            "source": item.source,
             "raw_json": raw[:RAW_LIMIT],
             "status": REJECTED,
             "stage": "catalog",

@@ -42,7 +42,7 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
         policy = Policy.model_validate(parent_meta["policy"])
         horizon = max(policy.min_validity_days, horizon_days)
         judge = policy.model_copy(update={"min_validity_days": horizon})
-        revocations = prov.revocations(as_of.isoformat())
+        revocations = prov.revocations(judge.needed_until(as_of).isoformat())
         docs, removed = [], []
         for old in prov.decisions(parent):
             doc = {k: v for k, v in old.items() if k not in COPIED}
@@ -75,7 +75,12 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
             )
             return Plan(parent, [], committed=True)
         prov.record_event(
-            run_id, "takedown-started", version=version, removed=removed, horizon_days=horizon
+            run_id,
+            "takedown-started",
+            version=version,
+            removed=removed,
+            horizon_days=horizon,
+            policy_hash=parent_meta["policy_hash"],
         )
         prov.upsert_decisions(docs)
         prov.upsert_version(

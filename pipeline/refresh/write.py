@@ -31,13 +31,7 @@ def write_shard(settings: Settings, version: str, job_id: int) -> dict:
         shard = None
         if data is not None:
             shard = _store(s, data)
-            s.prov.record_shard(
-                {
-                    **shard,
-                    "items": sorted(u["item_key"] for u in updates if u["status"] == ACCEPTED),
-                },
-                version,
-            )
+            s.prov.record_shard({**shard, "items": _row_order(data)}, version)
             for update in updates:
                 if update["status"] == ACCEPTED:
                     update["shard"] = shard["path"]
@@ -57,7 +51,10 @@ def _pack(s, records: list[dict]):
     for record in records:
         try:
             fetched = fetch(
-                record["audio_location"], record["audio_sha256"], s.policy.audio.max_file_bytes
+                record["audio_location"],
+                record["audio_sha256"],
+                s.policy.audio.max_file_bytes,
+                allowed_hosts=s.meta.get("audio_hosts", {}).get(record["partner"], []),
             )
         except FetchError as exc:
             reason = exc.reason
@@ -102,6 +99,12 @@ def _rewrite(s, source: str, records: list[dict]):
                 }
             )
     return (table_to_parquet(kept) if kept.num_rows else None), updates
+
+
+def _row_order(data: bytes) -> list[str]:
+    """The shard's item keys in row order, so provenance can name an item's row."""
+    table = pq.read_table(io.BytesIO(data), columns=["item_key"])
+    return table.column("item_key").to_pylist()
 
 
 def pa_array(values: list[str]):

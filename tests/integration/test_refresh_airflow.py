@@ -52,3 +52,6 @@ def test_corpus_refresh_dag_runs_end_to_end(corpus_env, mongo_uri, tmp_path):
     assert "write_shard" in log and "map_index=1" in log
     db = MongoClient(mongo_uri).get_default_database()
     assert db.decisions.count_documents({"version": manifest["version"]}) == len(outcomes)
+    actors = {e["actor"] for e in db.events.find({"run_id": manifest["run_id"]})}
+    assert actors == {"airflow:corpus_refresh"}
+    assert db.items.count_documents({"current": True, "status": "accepted"}) == len(accepted)

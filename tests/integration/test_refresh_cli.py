@@ -9,10 +9,11 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from pymongo import MongoClient
 
-from pipeline.demo import TRACKS, expected_counts, expected_outcomes
+from pipeline.demo import FEED_TRACKS, TRACKS, expected_counts, expected_outcomes
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
 
@@ -42,6 +43,17 @@ def test_demo_refresh_end_to_end(corpus_env, mongo_uri, expected, monkeypatch):
     assert result["accepted"] == len(accepted)
     assert result["rejected"] == rejected
     assert result["shards"] >= 2
+    shown = corpus("show").stdout.splitlines()
+    for partner, connector in [
+        ("demo-label", "manifest"),
+        ("demo-ddex", "ddex"),
+        ("demo-csv", "csv"),
+        ("demo-feed", "http"),
+    ]:
+        [line] = [line for line in shown if f"partner {partner} ({connector})" in line]
+        keys = [k for k in outcomes if k.startswith(f"{partner}:")]
+        taken = sum(k in accepted for k in keys)
+        assert f"{taken} accepted, {len(keys) - taken} rejected" in line
 
     store = corpus_env / "store"
     manifest = json.loads((store / "versions" / result["version"] / "manifest.json").read_text())
@@ -53,8 +65,8 @@ def test_demo_refresh_end_to_end(corpus_env, mongo_uri, expected, monkeypatch):
     table = ds.dataset(files, format="parquet").to_table()
     assert sorted(table.column("item_key").to_pylist()) == sorted(accepted)
     assert table.num_rows == len(accepted)
-    intended = {t[0]: t for t in TRACKS}
-    for row in table.filter(ds.field("partner") == "demo-label").to_pylist():
+    intended = {t[0]: t for t in TRACKS + FEED_TRACKS}
+    for row in table.filter(ds.field("partner").isin(["demo-label", "demo-feed"])).to_pylist():
         _, _, _, key, scale, bpm, fmt, licence, _ = intended[row["track_id"]]
         assert (row["key"], row["scale"]) == (key, scale), row["track_id"]
         assert abs(row["bpm"] - bpm) < 2, row["track_id"]
@@ -91,7 +103,26 @@ def test_demo_refresh_end_to_end(corpus_env, mongo_uri, expected, monkeypatch):
     traced = corpus("trace", "demo-label:DL013")
     assert "USE_NOT_GRANTED" in traced.stdout
     by_isrc = json.loads(corpus("trace", "XX-DLB-26-00014", "--json").stdout)
-    assert by_isrc[0]["item_key"] == "demo-label:DL014" and by_isrc[0]["reasons"] == ["EXPIRED"]
+    assert by_isrc[0]["item_key"] == "demo-label:DL014"
+    assert by_isrc[0]["decisions"][0]["reasons"] == ["EXPIRED"]
+    held = json.loads(corpus("trace", "demo-label:DL001", "--json").stdout)[0]
+    [delivery] = held["deliveries"]
+    assert (delivery["partner"], delivery["connector"]) == ("demo-label", "manifest")
+    assert delivery["records"] == 26 and delivery["source"].endswith("manifest.jsonl:1")
+    [shard] = held["shards"]
+    row = pq.read_table(store / shard["path"]).slice(shard["row"], 1).to_pylist()[0]
+    assert row["item_key"] == "demo-label:DL001"
+    assert row["audio_sha256"] == held["audio"]["sha256"] == held["current"]["audio_sha256"]
+    assert held["audio"]["descriptor_set"] == manifest["descriptor_set"]
+    assert held["in_versions"] == [{"version": result["version"], "withdrawn": False}]
+    assert held["licences"][0]["license"]["id"] == held["current"]["license"]["id"]
+    told = corpus("trace", "demo-label:DL001").stdout
+    assert f"row {shard['row']}" in told and "deliveries" in told and "(manifest)" in told
+    partners = {p["_id"]: p for p in db.partners.find()}
+    assert (
+        partners["demo-csv"]["connector"] == "csv"
+        and "mapping" in partners["demo-csv"]["config_json"]
+    )
     listed = json.loads(corpus("versions", "--json").stdout)
     assert [v["version"] for v in listed] == [result["version"]]
 
@@ -197,8 +228,6 @@ def test_rejected_items_are_never_read(corpus_env):
         _OPENED = None
     audio = {p for p in opened if p.is_relative_to(delivery / "audio")}
     assert {p.stem for p in audio} == {
-        key.split(":")[1].lower()
-        for key in expected_counts()[0]
-        if key.startswith("demo-label:")
+        key.split(":")[1].lower() for key in expected_counts()[0] if key.startswith("demo-label:")
     } | {"dl019", "dl020"}
     assert not {p.stem for p in audio} & licence_rejected

@@ -63,8 +63,8 @@ def test_revoke_takedown_and_the_story_in_the_event_log(corpus_env, mongo_uri):
             "rm@demo-label",
         ).stdout
     )
-    early = run_takedown(settings, as_of=date(2026, 11, 20), run_id="daily-1")
-    assert early["version"] == first["version"], "not yet effective"
+    early = run_takedown(settings, as_of=date(2026, 11, 20), run_id="daily-1", horizon_days=0)
+    assert early["version"] == first["version"], "not yet effective, and no horizon"
 
     taken = json.loads(corpus("takedown", "--as-of", "2026-11-21", "--json").stdout)
     assert taken["parent"] == first["version"]
@@ -80,6 +80,20 @@ def test_revoke_takedown_and_the_story_in_the_event_log(corpus_env, mongo_uri):
     assert old["withdrawn_by"] == taken["version"]
     assert verify(settings, first["version"]) == []
     assert verify(settings, taken["version"]) == []
+
+    history = json.loads(corpus("trace", "demo-label:DL005", "--json").stdout)[0]
+    assert history["in_versions"] == [{"version": first["version"], "withdrawn": True}]
+    assert history["current"]["version"] == taken["version"]
+    assert history["current"]["status"] == "rejected"
+    assert history["current"]["reasons"] == ["REVOKED"] and history["current"]["current"]
+    [revocation] = history["revocations"]
+    assert (revocation["actor"], revocation["reason"]) == ("rm@demo-label", "artist request")
+    assert [e["kind"] for e in history["events"]] == ["revoked", "takedown-started"]
+    assert history["events"][0]["actor"] == "rm@demo-label"
+    told = corpus("trace", "demo-label:DL005").stdout
+    assert "revocations" in told and "artist request" in told
+    assert f"{first['version']} (withdrawn)" in told
+    assert db.items.count_documents({"current": True, "status": "accepted"}) == taken["accepted"]
 
     story = [e["kind"] for e in db.events.find().sort([("at", 1), ("_id", 1)])]
     assert story == [
@@ -100,5 +114,23 @@ def test_revoke_takedown_and_the_story_in_the_event_log(corpus_env, mongo_uri):
 
     horizon = run_takedown(settings, as_of=date(2026, 11, 28), run_id="daily-2", horizon_days=3000)
     lapsing = db.decisions.find({"version": horizon["version"], "stage": "takedown"})
-    assert {d["track_id"] for d in lapsing} == {"DL010", "DL011", "DL012"}
+    assert {d["track_id"] for d in lapsing} == {"DL010", "DL011", "DL012", "DF02"}
     assert later["version"] in horizon["withdrawn"]
+
+    corpus(
+        "revoke",
+        "--partner",
+        "demo-label",
+        "--track",
+        "DL006",
+        "--reason",
+        "contract ends",
+        "--effective",
+        "2026-12-01",
+        "--actor",
+        "rm@demo-label",
+    )
+    soon = run_takedown(settings, as_of=date(2026, 11, 29), run_id="daily-3", horizon_days=7)
+    ending = db.decisions.find_one({"version": soon["version"], "track_id": "DL006"})
+    assert ending["stage"] == "takedown" and ending["reasons"] == ["REVOKED"]
+    assert "revoked from 2026-12-01" in ending["messages"][0]

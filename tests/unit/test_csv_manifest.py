@@ -128,8 +128,8 @@ def test_an_empty_or_absent_or_remote_delivery_stops_the_read(tmp_path):
         list(read("p", str(tmp_path), MAPPING))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         list(read("p", f"file://{tmp_path}/absent", MAPPING))
-    with pytest.raises(ValueError, match="local deliveries only"):
-        list(read("p", "gs://bucket/prefix", MAPPING))
+    with pytest.raises(ValueError, match="local \\(file://\\) and gs:// deliveries only"):
+        list(read("p", "https://host.example/prefix", MAPPING))
 
 
 def test_demo_csv_delivery_gives_the_promised_decisions(tmp_path):

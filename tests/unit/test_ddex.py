@@ -649,5 +649,5 @@ def test_demo_ddex_delivery_gives_the_promised_decisions(tmp_path):
 def test_an_empty_or_remote_delivery_stops_the_read(tmp_path):
     with pytest.raises(FileNotFoundError, match="no message matches"):
         list(read("p", str(tmp_path), MAPPING))
-    with pytest.raises(ValueError, match="local deliveries only"):
-        list(read("p", "gs://bucket/ddex", MAPPING))
+    with pytest.raises(ValueError, match="local \\(file://\\) and gs:// deliveries only"):
+        list(read("p", "https://host.example/ddex", MAPPING))

@@ -162,6 +162,20 @@ CASES = [
     ),
     ("revoked later", {**CONTRACT, "revoked": {"date": D + timedelta(days=1)}}, {}, D, []),
     (
+        "revoked within the minimum remaining validity (last day D+29)",
+        {**CONTRACT, "revoked": {"date": D + timedelta(days=30)}},
+        {"min_validity_days": 30},
+        D,
+        [R.REVOKED],
+    ),
+    (
+        "revoked after the minimum remaining validity (last day D+30)",
+        {**CONTRACT, "revoked": {"date": D + timedelta(days=31)}},
+        {"min_validity_days": 30},
+        D,
+        [],
+    ),
+    (
         "territory list covers EU policy",
         {"id": "CC0-1.0", "territories": ["DE", "FR", "US"]},
         EU,
