@@ -40,7 +40,7 @@ MEANINGS: dict[Reason, str] = {
     Reason.NO_EVIDENCE: "the policy requires a licence document and none was given",
     Reason.METADATA_INVALID: "the catalog record is malformed or incomplete",
     Reason.AUDIO_MISSING: "the audio file named by the record does not exist",
-    Reason.AUDIO_CHECKSUM_MISMATCH: "the audio file's sha256 differs from the record's",
+    Reason.AUDIO_CHECKSUM_MISMATCH: "the audio file's sha256 or hash sum differs from the record's",
     Reason.AUDIO_UNDECODABLE: "the audio file cannot be decoded",
     Reason.AUDIO_TOO_SHORT: "the audio is shorter than the policy's minimum duration",
     Reason.AUDIO_SILENT: "the audio is (nearly) silent",

@@ -1,4 +1,9 @@
-"""Fetch: read accepted audio only, bounded in size, checked against the delivered sha256.
+"""Fetch: read accepted audio only, bounded in size, checked against the delivered checksums.
+
+What is read is hashed with sha256 and, when the partner delivered another checksum (a
+`hash_sum` such as a DDEX MD5 `HashSum`), with that algorithm too; either mismatch is
+`AUDIO_CHECKSUM_MISMATCH`. This is the only place delivered audio is checked, so audio of an
+item the licence refuses is never read.
 
 Local paths are read in place. `http(s)://` and `gs://` audio is fetched only from hosts
 (buckets, for gs://) in the `allowed_hosts` the caller passes, typically the partner's
@@ -15,6 +20,7 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlparse
@@ -60,8 +66,10 @@ def fetch(
     max_bytes: int,
     allowed_hosts: list[str] | tuple[str, ...] | None = None,
     timeout_s: float = TIMEOUT_S,
+    hash_sum: Mapping[str, str] | None = None,
 ) -> Fetched:
-    """The audio at `location` (a local path, file://, http(s):// or gs:// URI)."""
+    """The audio at `location` (a local path, file://, http(s):// or gs:// URI), checked
+    against `expected_sha256` and `hash_sum` (`{"algorithm": "md5", "value": hex}`)."""
     parsed = urlparse(location)
     if parsed.scheme in ("http", "https", "gs"):
         if not host_allowed(location, allowed_hosts):
@@ -73,7 +81,7 @@ def fetch(
             data = _gcs(location, max_bytes)
         else:
             data = _http(location, max_bytes, allowed_hosts or (), timeout_s)
-        return _checked_copy(location, data, expected_sha256)
+        return _checked_copy(location, data, expected_sha256, hash_sum)
     if parsed.scheme not in ("", "file"):
         raise FetchError(Reason.AUDIO_MISSING, f"{location}: scheme {parsed.scheme!r} not fetched")
     path = Path(parsed.path if parsed.scheme else location)
@@ -88,7 +96,7 @@ def fetch(
         raise FetchError(Reason.AUDIO_MISSING, f"{path}: no such file") from exc
     except OSError as exc:
         raise FetchError(Reason.AUDIO_MISSING, f"{path}: {exc.strerror}") from exc
-    return Fetched(path, data, _verify(str(path), data, expected_sha256))
+    return Fetched(path, data, _verify(str(path), data, expected_sha256, hash_sum))
 
 
 def host_allowed(url: str, allowed_hosts: list[str] | tuple[str, ...] | None) -> bool:
@@ -101,19 +109,38 @@ def host_allowed(url: str, allowed_hosts: list[str] | tuple[str, ...] | None) ->
     return host in allowed or (parsed.port is not None and f"{host}:{parsed.port}" in allowed)
 
 
-def _verify(where: str, data: bytes, expected_sha256: str | None) -> str:
+def _verify(
+    where: str, data: bytes, expected_sha256: str | None, hash_sum: Mapping[str, str] | None = None
+) -> str:
+    """The sha256 of `data`, after checking it and the delivered hash sum, if any."""
     digest = hashlib.sha256(data).hexdigest()
     if expected_sha256 and digest != expected_sha256:
         raise FetchError(
             Reason.AUDIO_CHECKSUM_MISMATCH,
             f"{where}: sha256 {digest[:12]}… but the record says {expected_sha256[:12]}…",
         )
+    if hash_sum:
+        algorithm, expected = hash_sum["algorithm"], hash_sum["value"].lower()
+        try:
+            actual = hashlib.new(algorithm, data).hexdigest()
+        except ValueError as exc:
+            raise FetchError(
+                Reason.AUDIO_CHECKSUM_MISMATCH,
+                f"{where}: the delivered {algorithm} hash sum cannot be checked: {exc}",
+            ) from exc
+        if actual != expected:
+            raise FetchError(
+                Reason.AUDIO_CHECKSUM_MISMATCH,
+                f"{where}: {algorithm} {actual} but the delivered hash sum is {expected}",
+            )
     return digest
 
 
-def _checked_copy(location: str, data: bytes, expected_sha256: str | None) -> Fetched:
+def _checked_copy(
+    location: str, data: bytes, expected_sha256: str | None, hash_sum: Mapping[str, str] | None
+) -> Fetched:
     """Check, then keep a temporary copy named like the original so decoders see its suffix."""
-    digest = _verify(location, data, expected_sha256)
+    digest = _verify(location, data, expected_sha256, hash_sum)
     suffix = PurePosixPath(urlparse(location).path).suffix[:16]
     handle, name = tempfile.mkstemp(prefix="corpus-fetch-", suffix=suffix)
     try:

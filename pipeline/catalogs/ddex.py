@@ -8,14 +8,13 @@ Each sound recording becomes one manifest record keyed by its ISRC:
 - audio: 4.x `SoundRecordingEdition/TechnicalDetails/DeliveryFile/File/URI` (4.1/4.2 without
   the edition level), 3.x `TechnicalSoundRecordingDetails/File/FilePath+FileName`; clips and
   previews are skipped. A reference is resolved from the message's folder (else from the
-  delivery root) and must stay inside the delivery. Its `HashSum` (MD5 or SHA-x) is checked
-  against the delivered file: a mismatch makes the record invalid; after a match the record
-  carries the file's sha256, which the fetch stage checks again. URL audio is not read here.
-  In a `gs://` delivery an MD5 HashSum is checked against the object's stored MD5 and no
-  audio is downloaded: the record then carries no sha256, the fetch stage hashes what it
-  reads, and the object's generation tells later refreshes whether it changed. Other
-  algorithms (or an object without a stored MD5) are checked by streaming the object, which
-  then gives the sha256 as for a local file; without a HashSum nothing is read.
+  delivery root, whichever holds the file: a stat, or a listed object's metadata) and must
+  stay inside the delivery. No audio is read here, local or `gs://`: an item the licence
+  refuses is never opened. The file's `HashSum` (MD5, SHA-1 or SHA-2, hex or base64) is
+  carried instead: a SHA-256 one as the record's `sha256`, the others as `hash_sum`
+  (`algorithm`, hex `value`); the fetch stage checks it against the bytes it reads, so a
+  mismatch is `AUDIO_CHECKSUM_MISMATCH` and a missing file `AUDIO_MISSING`, both only for
+  items the licence admits. A HashSum in an algorithm not listed makes the record invalid.
 - licence, from the deals reaching the recording (Deal -> DealReleaseReference -> Release ->
   ReleaseResourceReference): `uses` are the partner mapping of the deal's UseTypes (plus
   CommercialModelTypes once any use is granted); nothing is granted unless mapped. Territory
@@ -38,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import posixpath
 import re
 import xml.etree.ElementTree as ET
@@ -53,7 +51,7 @@ from urllib.parse import unquote, urlparse
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from pipeline.catalogs.location import AudioObject, Delivery, DeliveryFile, open_delivery
+from pipeline.catalogs.location import Delivery, DeliveryFile, open_delivery
 from pipeline.catalogs.models import InvalidRecord, RawRecord
 from pipeline.catalogs.partners import DdexMapping
 from pipeline.licensing.territories import WORLDWIDE
@@ -66,7 +64,6 @@ RELEASE_IDS = ("GRid", "ICPN", "ISRC", "CatalogNumber", "ProprietaryId")
 HASHES = {"MD5": "md5", "SHA1": "sha1", "SHA224": "sha224", "SHA256": "sha256"}
 HASHES |= {"SHA384": "sha384", "SHA512": "sha512"}
 SHA2_BY_HEX = {56: "sha224", 64: "sha256", 96: "sha384", 128: "sha512"}
-CHUNK = 1 << 20
 
 
 class MessageError(ValueError):
@@ -120,13 +117,10 @@ class Message:
 
 @dataclass
 class Pending:
-    """A record waiting for its audio to be checked once every message has been read."""
+    """A record read from a message; a later message or a purge may still change it."""
 
     data: dict
     source: str
-    audio: AudioObject | None
-    hash_algorithm: str | None
-    hash_value: str | None
     release_ids: set[str]
 
 
@@ -154,13 +148,9 @@ def read(
             continue
         for track_id, result in _records(partner, delivery, file, message, mapping):
             state[track_id] = result
-    for number, (track_id, result) in enumerate(state.items(), start=1):
+    for number, result in enumerate(state.values(), start=1):
         if isinstance(result, InvalidRecord):
             yield result
-            continue
-        problem = _check_audio(result, delivery)
-        if problem:
-            yield _invalid(partner, track_id, result.source, problem, raw=result.data)
             continue
         yield RawRecord(
             partner=partner, root=delivery.root, source=result.source, line=number, data=result.data
@@ -429,21 +419,25 @@ def _records(
             "artists": recording.artists,
             "license": _licence(candidates, message),
         }
-        found = None
-        if recording.file and recording.is_url:
-            data["audio"] = recording.file
-            if _hash_name(recording.hash_algorithm, recording.hash_value) == "sha256":
+        if recording.file:
+            data["audio"] = (
+                recording.file if recording.is_url else _locate(delivery, file, recording.file)
+            )
+            name = _hash_name(recording.hash_algorithm, recording.hash_value)
+            if recording.hash_value and name is None:
+                problem = f"HashSum algorithm {recording.hash_algorithm!r} is not supported"
+                raw = {k: v for k, v in data.items() if v is not None}
+                yield track_id, _invalid(partner, track_id, source, problem, raw=raw)
+                continue
+            if name == "sha256":
                 data["sha256"] = _hex(recording.hash_value).lower()
-        elif recording.file:
-            data["audio"], found = _locate(delivery, file, recording.file)
+            elif name:
+                data["hash_sum"] = {"algorithm": name, "value": _hex(recording.hash_value).lower()}
         yield (
             track_id,
             Pending(
                 data={k: v for k, v in data.items() if v is not None},
                 source=source,
-                audio=found,
-                hash_algorithm=None if recording.is_url else recording.hash_algorithm,
-                hash_value=None if recording.is_url else recording.hash_value,
                 release_ids={i for ids in releases_of.get(recording.reference, []) for i in ids},
             ),
         )
@@ -583,10 +577,10 @@ def _purge(state: dict[str, Pending | InvalidRecord], message: Message, file: De
                 result.data = {**result.data, "license": licence}
 
 
-def _locate(
-    delivery: Delivery, message: DeliveryFile, reference: str
-) -> tuple[str, AudioObject | None]:
-    """(audio path relative to the delivery root, the delivered file if there is one)."""
+def _locate(delivery: Delivery, message: DeliveryFile, reference: str) -> str:
+    """The audio path relative to the delivery root: from the message's folder, else from the
+    root, whichever holds the file (asked without reading it); normalise refuses the path
+    later if it escapes, and the fetch stage finds a missing file."""
     folder = posixpath.dirname(message.name)
     candidates = [reference.lstrip("/")]
     if not reference.startswith("/"):
@@ -598,47 +592,9 @@ def _locate(
         except ValueError:
             continue
         first = first or candidate
-        found = delivery.find(resolved)
-        if found is not None:
-            return candidate, found
-    return (first, None) if first else (reference, None)
-
-
-def _check_audio(pending: Pending, delivery: Delivery) -> str | None:
-    """Verify the delivered file against its HashSum and record its sha256; None when fine.
-    For an object whose store keeps an MD5, an MD5 HashSum is checked without reading."""
-    found = pending.audio
-    if found is None:
-        return None
-    name = _hash_name(pending.hash_algorithm, pending.hash_value)
-    if pending.hash_value and name is None:
-        return f"HashSum algorithm {pending.hash_algorithm!r} is not supported"
-    expected_hex = _hex(pending.hash_value).lower() if name else None
-    if found.remote and (name is None or (name == "md5" and found.md5)):
-        if name and found.md5 != expected_hex:
-            return _mismatch(pending, found.md5)
-        return None
-    expected = hashlib.new(name) if name else None
-    sha256 = hashlib.sha256()
-    try:
-        with delivery.open(found.location) as handle:
-            while chunk := handle.read(CHUNK):
-                sha256.update(chunk)
-                if expected is not None:
-                    expected.update(chunk)
-    except OSError:
-        return None
-    if expected is not None and expected.hexdigest() != expected_hex:
-        return _mismatch(pending, expected.hexdigest())
-    pending.data["sha256"] = sha256.hexdigest()
-    return None
-
-
-def _mismatch(pending: Pending, actual: str | None) -> str:
-    return (
-        f"audio {pending.data.get('audio')}: {pending.hash_algorithm} HashSum "
-        f"{pending.hash_value} does not match the delivered file ({actual})"
-    )
+        if delivery.exists(resolved):
+            return candidate
+    return first or reference
 
 
 def _hash_name(algorithm: str | None, value: str | None) -> str | None:

@@ -12,7 +12,9 @@ manifest, CSV and DDEX connectors one interface:
 - `open(location)`: a binary stream that reads as it goes. A GCS object is read in ranged
   chunks of `CHUNK` bytes, pinned to the generation that was listed, so an object replaced
   meanwhile is never read half old, half new;
-- `find(location)`: an audio file's size (and, for GCS, its stored MD5) without reading it.
+- `exists(location)`: whether an audio file is there, without reading it (a stat, or the
+  object's listed metadata). Connectors never read audio: the fetch stage does, and only for
+  items whose licence is admitted.
 
 A `DeliveryFile.location` (the local path, or the `gs://` URI of the object) is what
 connectors put in an InvalidRecord's source. Object-store failures (no access, network,
@@ -22,8 +24,6 @@ the refresh instead of turning its records into invalid ones.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import fnmatch
 import io
 import os
@@ -54,16 +54,6 @@ class DeliveryFile:
     location: str  # a local path or gs://bucket/key
 
 
-@dataclass(frozen=True)
-class AudioObject:
-    """What the store says about a delivered audio file, without reading it."""
-
-    location: str
-    size: int | None
-    md5: str | None = None  # hex, when the store keeps it (GCS md5Hash)
-    remote: bool = False
-
-
 class Delivery:
     root: str
 
@@ -73,7 +63,7 @@ class Delivery:
     def open(self, location: str) -> IO[bytes]:
         raise NotImplementedError
 
-    def find(self, location: str) -> AudioObject | None:
+    def exists(self, location: str) -> bool:
         raise NotImplementedError
 
     def resolve(self, reference: str) -> str:
@@ -112,24 +102,22 @@ class LocalDelivery(Delivery):
     def open(self, location: str) -> IO[bytes]:
         return open(location, "rb")
 
-    def find(self, location: str) -> AudioObject | None:
-        path = Path(location)
+    def exists(self, location: str) -> bool:
         try:
-            return AudioObject(location, path.stat().st_size) if path.is_file() else None
+            return Path(location).is_file()
         except OSError:
-            return None
+            return False
 
 
 @dataclass(frozen=True)
 class _Meta:
     size: int | None
-    md5_hash: str | None
     generation: int | None
 
 
 class GcsDelivery(Delivery):
     """A gs:// prefix (every object below `prefix/`) or a single object. Listing keeps each
-    object's size, MD5 and generation, so `find` after `files` costs no request."""
+    object's size and generation, so `exists` after `files` costs no request."""
 
     def __init__(self, location: str, client: Client | None = None):
         self._bucket_name, prefix = split_gs(location)
@@ -173,14 +161,11 @@ class GcsDelivery(Delivery):
             reader = blob.open("rb", chunk_size=CHUNK)
         return io.BufferedReader(_ObjectStream(reader, location))
 
-    def find(self, location: str) -> AudioObject | None:
+    def exists(self, location: str) -> bool:
         bucket, key = split_gs(location)
         if bucket != self._bucket_name or not key:
-            return None
-        meta = self._seen.get(key) or self._get(key)
-        if meta is None:
-            return None
-        return AudioObject(location, meta.size, md5=_md5_hex(meta.md5_hash), remote=True)
+            return False
+        return (self._seen.get(key) or self._get(key)) is not None
 
     def _get(self, key: str) -> _Meta | None:
         with _errors(f"gs://{self._bucket_name}/{key}"):
@@ -207,7 +192,7 @@ class GcsDelivery(Delivery):
         return names
 
     def _keep(self, blob: Blob) -> _Meta:
-        meta = _Meta(blob.size, blob.md5_hash, blob.generation)
+        meta = _Meta(blob.size, blob.generation)
         self._seen[blob.name] = meta
         return meta
 
@@ -282,15 +267,6 @@ def object_stamp(location: str) -> str | None:
     if blob is None:
         return "missing"
     return f"gs:{blob.generation}:{blob.size}"
-
-
-def _md5_hex(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return base64.b64decode(value, validate=True).hex()
-    except (binascii.Error, ValueError):
-        return None
 
 
 def _name_order(file: DeliveryFile) -> tuple[str, ...]:

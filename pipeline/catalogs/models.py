@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.licensing.model import License
+
+HashAlgorithm = Literal["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]
+HASH_ALGORITHMS: tuple[str, ...] = get_args(HashAlgorithm)
+HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+HEX_DIGEST = "^(?:" + "|".join(f"[0-9a-f]{{{n}}}" for n in HEX_LENGTHS.values()) + ")$"
+
+
+class HashSum(BaseModel):
+    """A checksum the partner delivered for the audio (e.g. a DDEX `HashSum`); the fetch
+    stage checks it against the bytes it reads, so nothing is read to catalog an item."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    algorithm: HashAlgorithm
+    value: str = Field(
+        pattern=HEX_DIGEST, description="the digest in lowercase hex, as long as the algorithm's"
+    )
+
+    @model_validator(mode="after")
+    def _length_fits(self) -> HashSum:
+        if len(self.value) != HEX_LENGTHS[self.algorithm]:
+            raise ValueError(
+                f"a {self.algorithm} digest has {HEX_LENGTHS[self.algorithm]} hex digits, "
+                f"not {len(self.value)}"
+            )
+        return self
 
 
 class CatalogItem(BaseModel):
@@ -19,6 +47,9 @@ class CatalogItem(BaseModel):
     artists: list[str] = Field(min_length=1)
     audio: str = Field(min_length=1)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    hash_sum: HashSum | None = Field(
+        default=None, description="another delivered checksum of the audio, checked on fetch"
+    )
     license: License
     source: str | None = Field(
         default=None, description="where in the delivery the record was read (set by us)"

@@ -32,6 +32,7 @@ def analyse_batch(
                     record.get("sha256"),
                     s.policy.audio.max_file_bytes,
                     allowed_hosts=hosts.get(record["partner"], []),
+                    hash_sum=record.get("hash_sum"),
                 )
             except FetchError as exc:
                 updates[record["item_key"]] = reject(exc.reason, str(exc))

@@ -49,7 +49,13 @@ def step(settings: Settings, version: str) -> Iterator[Step]:
 
 
 def row_hash(record: dict) -> str:
-    """What a shard row is made of besides its audio; equal hashes mean an unchanged row."""
+    """What a shard row is made of besides its audio; equal hashes mean an unchanged row.
+    A delivered `hash_sum` counts too: when it changes, the audio an earlier run checked is
+    not the audio the partner now vouches for, so neither its acceptance nor its refusal is
+    carried over. (It is left out when absent, so rows without one keep their hash.)"""
     fields = ("item_key", "isrc", "title", "artists", "license", "sha256")
-    canonical = json.dumps({f: record.get(f) for f in fields}, sort_keys=True, default=str)
+    inputs = {f: record.get(f) for f in fields}
+    if record.get("hash_sum"):
+        inputs["hash_sum"] = record["hash_sum"]
+    canonical = json.dumps(inputs, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -230,10 +230,10 @@ def _kept_record(
 def _unchanged(
     doc: dict, previous: dict | None, descriptor_set: str, refused: bool = False
 ) -> bool:
-    """Same row inputs and same audio: by the delivered sha256, or, when the partner gives
-    none, by the file's stamp (`audio_stamp`: size and mtime, or a gs:// object's generation;
-    no read needed). An earlier
-    audio refusal is kept only while the file's stamp is the same (missing stays missing)."""
+    """Same row inputs (a delivered `hash_sum` is one) and same audio: by the delivered
+    sha256, or, when the partner gives none, by the file's stamp (`audio_stamp`: size and
+    mtime, or a gs:// object's generation; no read needed). An earlier audio refusal is
+    kept only while the file's stamp is the same (missing stays missing)."""
     if not previous or previous.get("row_hash") != doc["row_hash"]:
         return False
     if refused:
@@ -338,6 +338,7 @@ def _licence_record(
         "audio_location": item.audio,
         "audio_stamp": audio_stamp(item.audio),
         "sha256": item.sha256,
+        "hash_sum": item.hash_sum.model_dump() if item.hash_sum else None,
         "license": licence.model_dump(mode="json"),
         "status": LICENSED if decision.accepted else REJECTED,
         "stage": "licence",

@@ -55,6 +55,7 @@ def _pack(s, records: list[dict]):
                 record["audio_sha256"],
                 s.policy.audio.max_file_bytes,
                 allowed_hosts=s.meta.get("audio_hosts", {}).get(record["partner"], []),
+                hash_sum=record.get("hash_sum"),
             )
         except FetchError as exc:
             reason = exc.reason

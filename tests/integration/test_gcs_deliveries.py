@@ -149,7 +149,19 @@ def test_csv_connector_reads_a_gs_delivery(gcs_uri, tmp_path):
     )
 
 
-def test_ddex_connector_reads_a_gs_delivery_and_checks_hashsums(gcs_uri, tmp_path):
+def test_ddex_connector_reads_a_gs_delivery_and_carries_hashsums(gcs_uri, tmp_path, monkeypatch):
+    from pipeline.audio.fetch import FetchError, fetch
+    from pipeline.catalogs.location import GcsDelivery
+    from pipeline.reasons import Reason
+
+    opened = []
+    original = GcsDelivery.open
+
+    def spy(self, location):
+        opened.append(location)
+        return original(self, location)
+
+    monkeypatch.setattr(GcsDelivery, "open", spy)
     root = tmp_path / "ddex"
     batch = root / "20260301100000000"
     md5_1, _ = audio(batch, "A1.flac")
@@ -175,13 +187,19 @@ def test_ddex_connector_reads_a_gs_delivery_and_checks_hashsums(gcs_uri, tmp_pat
     put(f"{parent(gcs_uri)}/x.flac", (batch / "resources" / "A1.flac").read_bytes())
 
     by_id = records_by_id(ddex.read("lx", gcs_uri, MAPPING))
+    assert sorted(opened) == [
+        f"{gcs_uri}/0-broken.xml",
+        f"{gcs_uri}/20260301100000000/release.xml",
+    ], "only messages are read, never audio"
     one = by_id["USAB12600001"]
     assert isinstance(one, RawRecord) and one.root == gcs_uri
     assert one.data["audio"] == "20260301100000000/resources/A1.flac"
-    assert "sha256" not in one.data, "MD5 checked against the object's metadata, not downloaded"
-    assert by_id["USAB12600002"].data["sha256"] == sha_2, "SHA-256 checked by streaming"
+    assert "sha256" not in one.data
+    assert one.data["hash_sum"] == {"algorithm": "md5", "value": md5_1}
+    assert by_id["USAB12600002"].data["sha256"] == sha_2, "a SHA-256 HashSum is the sha256"
     three = by_id["USAB12600003"]
-    assert isinstance(three, InvalidRecord) and "does not match" in three.message
+    assert isinstance(three, RawRecord), "a wrong HashSum is found by the fetch stage"
+    assert three.data["hash_sum"] == {"algorithm": "md5", "value": "0" * 32}
     assert three.source == (
         f"{gcs_uri}/20260301100000000/release.xml#/NewReleaseMessage/ResourceList/SoundRecording[3]"
     )
@@ -194,6 +212,17 @@ def test_ddex_connector_reads_a_gs_delivery_and_checks_hashsums(gcs_uri, tmp_pat
     assert by_key["lx:USAB12600001"].audio == (f"{gcs_uri}/20260301100000000/resources/A1.flac")
     four = by_key["lx:USAB12600004"]
     assert isinstance(four, InvalidRecord) and "escapes the delivery root" in four.message
+
+    bucket = gcs_uri.removeprefix("gs://").split("/")[0]
+    for key in ("lx:USAB12600001", "lx:USAB12600003"):
+        item = by_key[key]
+        try:
+            fetch(item.audio, item.sha256, 10**6, [bucket], hash_sum=item.hash_sum.model_dump())
+        except FetchError as exc:
+            assert key == "lx:USAB12600003", exc
+            assert exc.reason == Reason.AUDIO_CHECKSUM_MISMATCH and "md5" in str(exc)
+        else:
+            assert key == "lx:USAB12600001"
 
 
 def test_a_large_gs_message_is_streamed(gcs_uri):

@@ -210,7 +210,8 @@ def test_rejected_items_are_never_read(corpus_env):
     from pipeline.refresh import run_refresh
 
     settings = Settings.from_env()
-    delivery = ensure_demo_delivery(settings.home / "demo").parent / "deliveries/demo-label"
+    deliveries = ensure_demo_delivery(settings.home / "demo").parent / "deliveries"
+    delivery = deliveries / "demo-label"
     licence_rejected = {
         key.split(":")[1].lower()
         for key, reasons in expected_outcomes().items()
@@ -219,6 +220,19 @@ def test_rejected_items_are_never_read(corpus_env):
         and not reasons[0].startswith(("AUDIO_", "METADATA_"))
     }
     assert len(licence_rejected) >= 8
+    ddex_refused = {
+        key.split(":")[1]
+        for key, reasons in expected_outcomes().items()
+        if key.startswith("demo-ddex:")
+        and reasons
+        and not reasons[0].startswith(("AUDIO_", "METADATA_"))
+    }
+    ddex_admitted = {
+        key.split(":")[1]
+        for key, reasons in expected_outcomes().items()
+        if key.startswith("demo-ddex:") and not reasons
+    }
+    assert len(ddex_refused) == 2 and len(ddex_admitted) == 2
     sys.addaudithook(_record_opens)
     _OPENED = []
     try:
@@ -231,3 +245,9 @@ def test_rejected_items_are_never_read(corpus_env):
         key.split(":")[1].lower() for key in expected_counts()[0] if key.startswith("demo-label:")
     } | {"dl019", "dl020"}
     assert not {p.stem for p in audio} & licence_rejected
+    # DDEX: the connector carries each recording's MD5 HashSum; only the fetch stage, which
+    # runs for licence-admitted recordings, reads (and checks) the audio.
+    ddex = deliveries / "demo-ddex"
+    ddex_audio = {p.stem for p in opened if p.is_relative_to(ddex) and p.parent.name == "resources"}
+    assert ddex_audio == ddex_admitted
+    assert not ddex_audio & ddex_refused

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.catalogs.ddex import parse_message, read
 from pipeline.catalogs.delivery import read_delivery
-from pipeline.catalogs.models import CatalogItem, InvalidRecord, RawRecord
+from pipeline.catalogs.models import CatalogItem, HashSum, InvalidRecord, RawRecord
 from pipeline.catalogs.partners import DdexMapping, Partner
 
 MAPPING = DdexMapping(
@@ -253,7 +253,7 @@ def delivery_43(tmp_path):
     """ERN 4.3: an album (3 tracks) and a single, several deals per release."""
     root = tmp_path / "delivery"
     batch = root / "20260301100000000"
-    md5_1, sha_1 = audio(batch, "A1.flac")
+    md5_1, _ = audio(batch, "A1.flac")
     md5_2, _ = audio(batch, "A2.flac")
     audio(batch, "A3.flac")
     md5_4, _ = audio(batch, "A4.flac")
@@ -300,12 +300,29 @@ def delivery_43(tmp_path):
     (batch / "release.xml").write_text(
         ern4_message("43", recordings, releases, deals, parties), encoding="utf-8"
     )
-    return root, sha_1
+    return root, md5_1
 
 
-def test_ern43_recordings_deals_and_hashes(delivery_43):
-    root, sha_1 = delivery_43
+@pytest.fixture
+def opened(monkeypatch):
+    """Every location the connector opens through its delivery."""
+    from pipeline.catalogs.location import LocalDelivery
+
+    seen: list[str] = []
+    original = LocalDelivery.open
+
+    def spy(self, location):
+        seen.append(location)
+        return original(self, location)
+
+    monkeypatch.setattr(LocalDelivery, "open", spy)
+    return seen
+
+
+def test_ern43_recordings_deals_and_hashes(delivery_43, opened):
+    root, md5_1 = delivery_43
     records = list(read("label-x", str(root), MAPPING))
+    assert opened == [str(root / "20260301100000000/release.xml")], "no audio is read"
     by_id = records_by_id(records)
     assert set(by_id) == {"USAB12600001", "USAB12600002", "USAB12600003", "USAB12600004"}
 
@@ -313,7 +330,8 @@ def test_ern43_recordings_deals_and_hashes(delivery_43):
     assert isinstance(one, RawRecord)
     assert one.data["title"] == "One" and one.data["artists"] == ["Ada Artist"]
     assert one.data["audio"] == "20260301100000000/resources/A1.flac"
-    assert one.data["sha256"] == sha_1
+    assert one.data["hash_sum"] == {"algorithm": "md5", "value": md5_1}
+    assert "sha256" not in one.data
     assert one.source.endswith("release.xml#/NewReleaseMessage/ResourceList/SoundRecording[1]")
     assert one.data["license"] == {
         "id": "LicenseRef-label-x-AI-2026",
@@ -325,8 +343,8 @@ def test_ern43_recordings_deals_and_hashes(delivery_43):
     }
 
     three = by_id["USAB12600003"]
-    assert isinstance(three, InvalidRecord)
-    assert "MD5 HashSum" in three.message and "does not match" in three.message
+    assert isinstance(three, RawRecord), "a wrong HashSum is found when the audio is fetched"
+    assert three.data["hash_sum"] == {"algorithm": "md5", "value": "0" * 32}
     assert three.source.endswith("SoundRecording[3]")
 
     four = by_id["USAB12600004"]
@@ -337,7 +355,7 @@ def test_ern43_recordings_deals_and_hashes(delivery_43):
 
 
 def test_ern43_items_pass_metadata_validation_and_normalise(delivery_43):
-    root, _ = delivery_43
+    root, md5_1 = delivery_43
     partner = Partner(id="label-x", name="X", connector="ddex", location=str(root), mapping=MAPPING)
     items, report = read_delivery(partner)
     by_key = {i.key: i for i in items}
@@ -345,8 +363,10 @@ def test_ern43_items_pass_metadata_validation_and_normalise(delivery_43):
     assert isinstance(one, CatalogItem)
     assert one.audio == str(root / "20260301100000000/resources/A1.flac")
     assert one.license.excluded_territories == ["US"]
-    assert isinstance(by_key["label-x:USAB12600003"], InvalidRecord)
-    assert report.evaluated == 3
+    assert one.hash_sum == HashSum(algorithm="md5", value=md5_1) and one.sha256 is None
+    three = by_key["label-x:USAB12600003"]
+    assert isinstance(three, CatalogItem) and three.hash_sum.value == "0" * 32
+    assert report.evaluated == 4
 
 
 def test_ern41_without_edition_picks_the_deal_in_force(tmp_path):
@@ -396,7 +416,7 @@ def test_ern41_without_edition_picks_the_deal_in_force(tmp_path):
 def test_ern382_paths_artists_takedown_and_unmapped_uses(tmp_path):
     root = tmp_path / "d"
     pkg = root / "pkg"
-    md5_1, sha_1 = audio(pkg / "media", "t1.flac")
+    md5_1, _ = audio(pkg / "media", "t1.flac")
     md5_2, _ = audio(pkg / "media", "t2.flac")
     md5_3, _ = audio(pkg / "media", "t3.flac")
     (pkg / "media" / "resources").rename(pkg / "media" / "files")
@@ -444,7 +464,8 @@ def test_ern382_paths_artists_takedown_and_unmapped_uses(tmp_path):
     (pkg / "pkg.xml").write_text(ern3_message(recordings, releases, deals))
     by_id = records_by_id(read("fr", str(root), MAPPING))
     one = by_id["FRZ032600001"].data
-    assert one["audio"] == "pkg/media/files/t1.flac" and one["sha256"] == sha_1
+    assert one["audio"] == "pkg/media/files/t1.flac"
+    assert one["hash_sum"] == {"algorithm": "md5", "value": md5_1}
     assert one["artists"] == ["Chloe", "Feat Chloe"] and one["title"] == "Un"
     assert one["license"]["uses"] == ["ai_generative_training", "ai_training", "commercial"]
     assert one["license"]["territories"] == ["Worldwide"]
@@ -466,6 +487,55 @@ def test_purge_revokes_the_named_release_and_later_messages_win(delivery_43):
         assert revoked["date"] == "2026-05-05"
         assert "PURGE-1" in revoked["reason"] and "0123456789012" in revoked["reason"]
     assert "revoked" not in by_id["USAB12600004"].data["license"]
+
+
+def test_hashsums_are_carried_not_checked_and_no_audio_is_read(tmp_path, opened):
+    import base64
+
+    root = tmp_path / "d"
+    _, sha = audio(root, "a.flac")
+    data = b"b" * 100
+    (root / "resources" / "b.flac").write_bytes(data)
+    sha1_b64 = base64.b64encode(hashlib.sha1(data).digest()).decode()
+    sha512 = hashlib.sha512(data).hexdigest().upper()
+
+    def recording(ref, isrc, uri, algorithm, value):
+        xml = ern4_recording(ref, isrc, ref, "P1", uri, value)
+        return xml.replace("<Algorithm>MD5</Algorithm>", f"<Algorithm>{algorithm}</Algorithm>")
+
+    recordings = [
+        recording("A1", "SEABC2600001", "resources/a.flac", "SHA256", sha),
+        recording("A2", "SEABC2600002", "resources/b.flac", "SHA1", sha1_b64),
+        recording("A3", "SEABC2600003", "resources/b.flac", "SHA2", sha512),
+        recording("A4", "SEABC2600004", "resources/b.flac", "CRC32", "1234abcd"),
+        recording("A5", "SEABC2600005", "resources/gone.flac", "MD5", "0" * 32),
+        recording("A6", "SEABC2600006", "https://cdn.example/a6.flac", "MD5", "1" * 32),
+    ]
+    releases = [ern4_release("Release", "R0", "7350000000001", [f"A{i}" for i in range(1, 7)])]
+    deals = [("R0", [ern4_deal("AI", ["AIUse"], territories=["Worldwide"])])]
+    (root / "m.xml").write_text(ern4_message("43", recordings, releases, deals, {"P1": "S"}))
+    by_id = records_by_id(read("se", str(root), MAPPING))
+    assert opened == [str(root / "m.xml")]
+    assert by_id["SEABC2600001"].data["sha256"] == sha
+    assert "hash_sum" not in by_id["SEABC2600001"].data
+    assert by_id["SEABC2600002"].data["hash_sum"] == {
+        "algorithm": "sha1",
+        "value": hashlib.sha1(data).hexdigest(),
+    }
+    assert by_id["SEABC2600003"].data["hash_sum"] == {
+        "algorithm": "sha512",
+        "value": sha512.lower(),
+    }
+    unsupported = by_id["SEABC2600004"]
+    assert (
+        isinstance(unsupported, InvalidRecord) and "'CRC32' is not supported" in unsupported.message
+    )
+    missing = by_id["SEABC2600005"]
+    assert isinstance(missing, RawRecord), "a missing file is AUDIO_MISSING when fetched"
+    assert missing.data["audio"] == "resources/gone.flac"
+    remote = by_id["SEABC2600006"].data
+    assert remote["audio"] == "https://cdn.example/a6.flac"
+    assert remote["hash_sum"] == {"algorithm": "md5", "value": "1" * 32}
 
 
 def test_cc_licence_named_by_deal_reference(tmp_path):
@@ -509,7 +579,7 @@ def test_malformed_message_and_escaping_file_do_not_stop_the_rest(delivery_43, t
     assert broken.source.endswith(
         "0-broken.xml#/NewReleaseMessage/ResourceList/SoundRecording[1]/ResourceReference[1]"
     )
-    assert len([r for r in records if isinstance(r, RawRecord)]) == 4
+    assert len([r for r in records if isinstance(r, RawRecord)]) == 5
     partner = Partner(id="label-x", name="X", connector="ddex", location=str(root), mapping=MAPPING)
     items, _ = read_delivery(partner)
     escaped = next(i for i in items if i.key == "label-x:USAB12600009")
