@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from pipeline.config import Settings
+from pipeline.licensing import decide
+from pipeline.licensing.model import License
+from pipeline.licensing.revocations import apply_revocations
 from pipeline.reasons import Reason
 from pipeline.refresh.commit import IncompleteVersion
 from pipeline.refresh.common import ACCEPTED, ANALYSED, CARRIED, LICENSED, REJECTED, step
@@ -53,9 +57,11 @@ def dedup(settings: Settings, version: str) -> list[int]:
             for d in s.prov.decisions(version, statuses=(CARRIED, ANALYSED, ACCEPTED))
             if d["status"] != ACCEPTED or d.get("parent_shard")
         ]
+        updates = late_revocations(s, candidates)
+        revoked = {u["item_key"] for u in updates}
+        candidates = [d for d in candidates if d["item_key"] not in revoked]
         candidates.sort(key=lambda d: (not is_carried(d), d["seq"]))
         duplicates = find_duplicates(candidates)
-        updates = []
         for doc in candidates:
             found = duplicates.get(doc["item_key"])
             if found:
@@ -86,6 +92,34 @@ def dedup(settings: Settings, version: str) -> list[int]:
             jobs_planned=True,
         )
         return list(range(len(jobs)))
+
+
+def late_revocations(s, candidates: list[dict]) -> list[dict]:
+    """Refusals for items revoked after `plan` judged them (while audio was analysed), so
+    a revocation recorded during the build does not land in the version."""
+    as_of = date.fromisoformat(s.meta["as_of"])
+    revocations = s.prov.revocations(s.policy.needed_until(as_of).isoformat())
+    refused = []
+    for doc in candidates:
+        planned = License.model_validate(doc["license"])
+        licence = apply_revocations(planned, doc["partner"], doc["track_id"], revocations)
+        if licence == planned:
+            continue
+        decision = decide(licence, s.policy, as_of)
+        if not decision.accepted:
+            refused.append(
+                {
+                    **doc,
+                    "status": REJECTED,
+                    "stage": "licence",
+                    "license": licence.model_dump(mode="json"),
+                    "reasons": [r.value for r in decision.reasons],
+                    "messages": [
+                        f"{m} (revoked while the version was built)" for m in decision.messages
+                    ],
+                }
+            )
+    return refused
 
 
 def _layout(s, kept: list[dict], target: int) -> tuple[set[str], list[dict]]:

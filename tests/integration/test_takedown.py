@@ -107,10 +107,29 @@ def test_revoke_takedown_and_the_story_in_the_event_log(corpus_env, mongo_uri):
         "version-withdrawn",
     ]
 
-    later = run_refresh(settings, as_of=date(2026, 11, 27), run_id="weekly-2")
-    assert later["accepted"] == taken["accepted"]
+    def revoke_while_building(_plan) -> None:
+        corpus(
+            "revoke",
+            "--partner",
+            "demo-label",
+            "--track",
+            "DL007",
+            "--reason",
+            "late request",
+            "--effective",
+            "2026-11-27",
+        )
+
+    later = run_refresh(
+        settings, as_of=date(2026, 11, 27), run_id="weekly-2", on_plan=revoke_while_building
+    )
+    assert later["accepted"] == taken["accepted"] - 1
     again = db.decisions.find_one({"version": later["version"], "track_id": "DL005"})
     assert again["reasons"] == ["REVOKED"]
+    late = db.decisions.find_one({"version": later["version"], "track_id": "DL007"})
+    assert late["status"] == "rejected" and late["reasons"] == ["REVOKED"]
+    assert "revoked while the version was built" in late["messages"][0]
+    assert verify(settings, later["version"]) == []
 
     horizon = run_takedown(settings, as_of=date(2026, 11, 28), run_id="daily-2", horizon_days=3000)
     lapsing = db.decisions.find({"version": horizon["version"], "stage": "takedown"})
