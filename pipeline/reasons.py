@@ -19,6 +19,8 @@ class Reason(StrEnum):
     AUDIO_CHECKSUM_MISMATCH = "AUDIO_CHECKSUM_MISMATCH"
     AUDIO_UNDECODABLE = "AUDIO_UNDECODABLE"
     AUDIO_TOO_SHORT = "AUDIO_TOO_SHORT"
+    AUDIO_TOO_LONG = "AUDIO_TOO_LONG"
+    AUDIO_SAMPLE_RATE = "AUDIO_SAMPLE_RATE"
     AUDIO_SILENT = "AUDIO_SILENT"
     AUDIO_CLIPPED = "AUDIO_CLIPPED"
     AUDIO_LOW_BANDWIDTH = "AUDIO_LOW_BANDWIDTH"
@@ -43,6 +45,8 @@ MEANINGS: dict[Reason, str] = {
     Reason.AUDIO_CHECKSUM_MISMATCH: "the audio file's sha256 or hash sum differs from the record's",
     Reason.AUDIO_UNDECODABLE: "the audio file cannot be decoded",
     Reason.AUDIO_TOO_SHORT: "the audio is shorter than the policy's minimum duration",
+    Reason.AUDIO_TOO_LONG: "the audio is (or its header says it is) longer than the maximum",
+    Reason.AUDIO_SAMPLE_RATE: "the audio's sample rate is outside what the policy accepts",
     Reason.AUDIO_SILENT: "the audio is (nearly) silent",
     Reason.AUDIO_CLIPPED: "the audio clips too often",
     Reason.AUDIO_LOW_BANDWIDTH: "the audio has too little high-frequency content",

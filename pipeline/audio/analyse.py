@@ -126,14 +126,14 @@ def _inspect(path: Path, limits: AudioThresholds, result: dict) -> tuple[Reason,
 def _bomb_check(facts, limits: AudioThresholds) -> tuple[Reason, str] | None:
     if facts.channels is not None and not 1 <= facts.channels <= MAX_CHANNELS:
         return Reason.AUDIO_UNDECODABLE, f"header declares {facts.channels} channels"
-    if facts.sample_rate is not None and not 0 < facts.sample_rate <= limits.max_sample_rate_hz:
-        return (
-            Reason.AUDIO_UNDECODABLE,
-            f"header declares a sample rate of {facts.sample_rate:g} Hz",
-        )
+    if facts.sample_rate is not None and not facts.sample_rate > 0:
+        return Reason.AUDIO_UNDECODABLE, f"header declares a sample rate of {facts.sample_rate}"
+    if facts.sample_rate is not None and facts.sample_rate > limits.max_sample_rate_hz:
+        rate, limit = facts.sample_rate, limits.max_sample_rate_hz
+        return Reason.AUDIO_SAMPLE_RATE, f"header declares {rate:g} Hz > maximum {limit:g} Hz"
     if facts.duration_s is not None and facts.duration_s > limits.max_duration_s:
         seconds, limit = facts.duration_s, limits.max_duration_s
-        return Reason.AUDIO_UNDECODABLE, f"header declares {seconds:.0f} s > maximum {limit:g} s"
+        return Reason.AUDIO_TOO_LONG, f"header declares {seconds:.0f} s > maximum {limit:g} s"
     return None
 
 

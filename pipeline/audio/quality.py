@@ -96,17 +96,17 @@ def gate(measures: Mapping, thresholds) -> list[tuple[Reason, str]]:
         ),
         (
             m["duration_s"] > t.max_duration_s,
-            Reason.AUDIO_UNDECODABLE,
+            Reason.AUDIO_TOO_LONG,
             f"{m['duration_s']:.0f} s > maximum {t.max_duration_s:g} s",
         ),
         (
             rate < t.min_sample_rate_hz,
-            Reason.AUDIO_LOW_BANDWIDTH,
+            Reason.AUDIO_SAMPLE_RATE,
             f"sample rate {rate:g} Hz < {t.min_sample_rate_hz} Hz",
         ),
         (
             bool(t.allowed_sample_rates_hz) and rate not in t.allowed_sample_rates_hz,
-            Reason.AUDIO_UNDECODABLE,
+            Reason.AUDIO_SAMPLE_RATE,
             f"sample rate {rate:g} Hz is not an accepted rate",
         ),
         (

@@ -110,18 +110,18 @@ def test_wideband_content_passes_a_high_bandwidth_bar():
 
 def test_duration_bounds(music):
     assert reasons(music[: SR // 2]) == [Reason.AUDIO_TOO_SHORT]
-    assert reasons(music, max_duration_s=5.0) == [Reason.AUDIO_UNDECODABLE]
+    assert reasons(music, max_duration_s=5.0) == [Reason.AUDIO_TOO_LONG]
     assert reasons(music, min_duration_s=6.0, max_duration_s=6.0) == []
 
 
 def test_sample_rate_bounds():
     x = synth.chord_progression("A", "minor", 120, 3.0, sr=16000)
     problems = gate(measure(audio_of(x, sr=16000)), DEFAULTS)
-    assert [r for r, _ in problems] == [Reason.AUDIO_LOW_BANDWIDTH]
+    assert [r for r, _ in problems] == [Reason.AUDIO_SAMPLE_RATE]
     assert "sample rate 16000 Hz" in problems[0][1]
     y = synth.chord_progression("A", "minor", 120, 3.0, sr=32000)
     assert reasons(y, sr=32000, allowed_sample_rates_hz=[44100, 48000]) == [
-        Reason.AUDIO_UNDECODABLE
+        Reason.AUDIO_SAMPLE_RATE
     ]
     assert reasons(y, sr=32000, allowed_sample_rates_hz=[32000, 44100]) == []
 
