@@ -14,6 +14,7 @@ from pymongo import MongoClient
 from pipeline.config import Settings
 from pipeline.provenance.embedded import ping
 from pipeline.refresh import run_refresh
+from tests.fixtures.mongo import stop
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
 DB = "corpus_audited"
@@ -45,13 +46,12 @@ def authenticated_server(tmp_path):
     db.command("createUser", "auditor", pwd="auditor-pw", roles=[{"role": "read", "db": DB}])
     client.close()
     setup.terminate()
-    setup.wait(timeout=30)
+    setup.wait(timeout=120)  # the same storage is served again next: let it flush
     server = _serve(data, port, auth=True)
     base = f"127.0.0.1:{port}/{DB}?authSource={DB}&directConnection=true"
     yield {"writer": f"mongodb://pipeline:pipeline-pw@{base}",
            "auditor": f"mongodb://auditor:auditor-pw@{base}"}
-    server.terminate()
-    server.wait(timeout=30)
+    stop(server)
 
 
 def test_read_only_auditor(corpus_env, authenticated_server, monkeypatch):
