@@ -61,12 +61,9 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
     store = open_store(settings.store)
     prov = connect(settings)
     try:
-        if store.exists(manifest_key(version)):
-            return Plan(version, [], committed=True)
-        existing = prov.version(version)
-        if existing and existing.get("planned"):
-            batches = list(range(existing["batch_count"]))
-            return Plan(version, batches, committed=False, licensed=existing["licensed"])
+        done = existing_plan(store, prov, version)
+        if done:
+            return done
         partners_file = default_partners(settings)
         policy = load_policy(settings.policy)
         partners = load_partners(partners_file)
@@ -143,6 +140,18 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         return Plan(version, list(range(batch_count)), committed=False, licensed=len(to_analyse))
     finally:
         prov.close()
+
+
+def existing_plan(store, prov, version: str) -> Plan | None:
+    """The plan of `version` when a run already made it (committed, or planned and building),
+    so a re-run task goes on from there instead of planning again."""
+    if store.exists(manifest_key(version)):
+        return Plan(version, [], committed=True)
+    existing = prov.version(version)
+    if existing and existing.get("planned"):
+        batches = list(range(existing["batch_count"]))
+        return Plan(version, batches, committed=False, licensed=existing["licensed"])
+    return None
 
 
 def partner_record(partner: Partner, partners_file: Path) -> dict:

@@ -17,8 +17,8 @@ from pipeline.licensing.policy import Policy
 from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
 from pipeline.refresh.common import ACCEPTED, CARRIED, REJECTED
-from pipeline.refresh.plan import Plan
-from pipeline.shards.manifest import manifest_key, version_id
+from pipeline.refresh.plan import Plan, existing_plan
+from pipeline.shards.manifest import version_id
 from pipeline.storage import open_store
 
 COPIED = ("_id", "updated_at", "batch", "shard", "parent_shard")
@@ -30,11 +30,9 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
     store = open_store(settings.store)
     prov = connect(settings)
     try:
-        if store.exists(manifest_key(version)):
-            return Plan(version, [], committed=True)
-        existing = prov.version(version)
-        if existing and existing.get("planned"):
-            return Plan(version, [], committed=False)
+        done = existing_plan(store, prov, version)
+        if done:
+            return done
         parent = prov.latest_committed()
         if parent is None:
             raise LookupError("no committed version to take anything down from")
