@@ -197,6 +197,35 @@ def versions(as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--partner", help="Only this partner's deliveries.")
+@click.option("--json", "as_json", is_flag=True)
+def deliveries(partner: str | None, as_json: bool) -> None:
+    """List partner deliveries as runs read them, oldest first, and which were unchanged."""
+    from pipeline.versions import list_deliveries
+
+    rows = list_deliveries(Settings.from_env(), partner)
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    table = Table(
+        "read at", "version", "partner", "connector", "records", "invalid", "refused", "digest"
+    )
+    for row in rows:
+        same = f" (same as {row['same_as']})" if row["same_as"] else ""
+        table.add_row(
+            f"{row['read_at']:%Y-%m-%d %H:%M}",
+            row["version"],
+            row["partner"],
+            row["connector"],
+            str(row["records"]),
+            str(row["invalid"]),
+            str(row["refused_at_licence"]),
+            row["digest"][:12] + same,
+        )
+    out.print(table)
+
+
+@main.command()
 @click.argument("key")
 @click.option("--json", "as_json", is_flag=True)
 def trace(key: str, as_json: bool) -> None:

@@ -34,6 +34,24 @@ def list_versions(settings: Settings) -> list[dict]:
     return sorted(rows, key=lambda r: r["created_at"])
 
 
+def list_deliveries(settings: Settings, partner: str | None = None) -> list[dict]:
+    """Deliveries oldest first; `same_as` names the version whose delivery of the same
+    partner had the same digest just before (nothing changed in between)."""
+    prov = connect(settings, write=False)
+    try:
+        found = prov.delivery_log(partner)
+    finally:
+        prov.close()
+    last: dict[str, dict] = {}
+    rows = []
+    for doc in found:
+        previous = last.get(doc["partner"])
+        same = previous["version"] if previous and previous["digest"] == doc["digest"] else None
+        rows.append({**_public(doc), "same_as": same})
+        last[doc["partner"]] = doc
+    return rows
+
+
 def trace_item(settings: Settings, key: str) -> list[dict]:
     """The whole history of the track(s) `key` names (`partner:track_id`, or an ISRC, which
     several partners may deliver): one entry per item key, empty when nothing is known."""
@@ -79,7 +97,7 @@ def item_history(prov, decisions: list[dict], versions: dict[str, dict]) -> dict
     current = prov.item(item_key)
     return {
         "item_key": item_key,
-        "title": latest.get("title"),
+        "title": latest.get("title") or _raw_title(latest.get("raw_json")),
         "artists": latest.get("artists") or [],
         "isrc": latest.get("isrc"),
         "current": _public(current) if current else None,
@@ -111,6 +129,16 @@ def item_history(prov, decisions: list[dict], versions: dict[str, dict]) -> dict
         "events": [_public(e) for e in prov.events_about(item_key)],
         "decisions": decisions,
     }
+
+
+def _raw_title(raw_json: str | None) -> str | None:
+    """The title a rejected raw record gave, if it is readable text."""
+    try:
+        title = json.loads(raw_json or "null")
+    except ValueError:
+        return None
+    title = title.get("title") if isinstance(title, dict) else None
+    return title if isinstance(title, str) else None
 
 
 def _public(doc: dict) -> dict:

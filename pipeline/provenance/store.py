@@ -142,7 +142,7 @@ class Provenance:
         ops = [
             UpdateOne(
                 {"_id": f"{d['version']}/{d['partner']}"},
-                {"$set": {**d, "read_at": d.get("read_at") or _now()}},
+                {"$set": d},
                 upsert=True,
             )
             for d in deliveries
@@ -158,6 +158,11 @@ class Provenance:
         if not found:
             found = {p["_id"]: p["connector"] for p in self.db.partners.find()}
         return found
+
+    def delivery_log(self, partner: str | None = None) -> list[dict]:
+        query = {"partner": partner} if partner else {}
+        found = self.db.deliveries.find(query, {"validation": 0})
+        return list(found.sort([("read_at", 1), ("_id", 1)]))
 
     def deliveries(self, ids: list[str]) -> list[dict]:
         return list(self.db.deliveries.find({"_id": {"$in": ids}}).sort("read_at", 1))

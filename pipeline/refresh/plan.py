@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipeline.catalogs.delivery import read_delivery
@@ -191,6 +191,7 @@ def delivery_record(
         ),
         "digest": hashlib.sha256("\n".join(lines).encode()).hexdigest(),
         "validation": validation.get(partner.id),
+        "read_at": datetime.now(UTC),
     }
 
 

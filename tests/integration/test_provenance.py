@@ -13,6 +13,7 @@ from pipeline.config import Settings
 from pipeline.provenance import connect
 from pipeline.provenance.collections import COLLECTIONS, ensure_collections
 from pipeline.refresh import run_refresh
+from pipeline.versions import trace_item
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -135,6 +136,9 @@ def test_partner_keys_never_become_mongodb_field_names(corpus_env, mongo_uri, tm
     assert decisions["hostile:H2"]["reasons"] == ["METADATA_INVALID"]
     assert json.loads(decisions["hostile:H2"]["raw_json"])["$set"] == {"status": "accepted"}
     assert json.loads(decisions["hostile:#line-3"]["raw_json"])["a.b"] == 1
+    [history] = trace_item(settings, "hostile:#line-3")
+    assert history["title"] == "operator as id"
+    assert history["deliveries"][0]["source"].endswith("manifest.jsonl:3")
     assert "$id" in db.partners.find_one({"_id": "hostile-csv"})["config_json"]
     deliveries = {d["partner"]: d for d in db.deliveries.find()}
     assert deliveries["hostile"]["records"] == 4 and deliveries["hostile"]["invalid"] == 3

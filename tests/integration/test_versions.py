@@ -164,6 +164,20 @@ def test_unchanged_delivery_does_no_audio_work(corpus_env, mongo_uri):
     csv_item = db.decisions.find_one({"version": second["version"], "item_key": "demo-csv:CSV-01"})
     assert csv_item["status"] == "accepted" and csv_item["stage"] == "carried"
 
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("corpus")), "deliveries", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+    )
+    rows = json.loads(listed.stdout)
+    partners = {"demo-label", "demo-ddex", "demo-csv", "demo-feed"}
+    assert [r["version"] for r in rows] == [first["version"]] * 4 + [second["version"]] * 4
+    assert {r["partner"] for r in rows[4:]} == partners
+    assert all(r["same_as"] == first["version"] for r in rows[4:])
+    assert all(r["same_as"] is None for r in rows[:4])
+
 
 def test_items_gone_from_a_delivery_follow_the_partner_setting(corpus_env, mongo_uri):
     from pymongo import MongoClient
