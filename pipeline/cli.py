@@ -370,6 +370,8 @@ def revoke(partner, track_id, license_id, reason, effective, actor) -> None:
 
     if bool(track_id) == bool(license_id):
         _fail("give exactly one of --track or --license")
+    if not partner.strip() or not reason.strip() or not actor.strip():
+        _fail("--partner, --reason and --actor must not be empty")
     day = (effective.date() if effective else datetime.now(UTC).date()).isoformat()
     revocation = {
         "partner": partner,

@@ -57,8 +57,11 @@ def trace_item(settings: Settings, key: str) -> list[dict]:
     several partners may deliver): one entry per item key, empty when nothing is known."""
     prov = connect(settings, write=False)
     try:
-        decisions = prov.trace(key)
         versions = {v["_id"]: v for v in prov.versions()}
+        decisions = sorted(
+            prov.trace(key),
+            key=lambda d: (str(versions.get(d["version"], {}).get("created_at", "")), d["version"]),
+        )
         keys = list(dict.fromkeys(d["item_key"] for d in decisions))
         return [
             item_history(prov, [d for d in decisions if d["item_key"] == k], versions) for k in keys
@@ -69,7 +72,7 @@ def trace_item(settings: Settings, key: str) -> list[dict]:
 
 def item_history(prov, decisions: list[dict], versions: dict[str, dict]) -> dict:
     """Deliveries, licence versions, decisions, audio, shard rows, versions and revocations of
-    one item, oldest first; `decisions` are the item's, in logical-date order."""
+    one item, oldest first; `decisions` are the item's, in the order the versions were made."""
     for record in decisions:
         meta = versions.get(record["version"], {})
         record["committed"] = meta.get("status") == "committed"

@@ -223,10 +223,11 @@ def _errors(location: str) -> Iterator[None]:
     """Turn google / requests failures into DeliveryError naming the location."""
     import requests
     from google.api_core import exceptions as gx
+    from google.auth.exceptions import GoogleAuthError
 
     try:
         yield
-    except (gx.GoogleAPIError, requests.RequestException) as exc:
+    except (gx.GoogleAPIError, GoogleAuthError, requests.RequestException) as exc:
         raise DeliveryError(f"{location}: cannot read the delivery: {exc}") from exc
 
 

@@ -196,7 +196,7 @@ class Partner(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    name: str
+    name: str = Field(min_length=1)
     connector: ConnectorName = "manifest"
     location: str = Field(
         min_length=1,

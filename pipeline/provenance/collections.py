@@ -17,6 +17,7 @@ from pipeline.reasons import Reason
 
 STATUSES = ["licensed", "carried", "analysed", "accepted", "rejected"]
 UNAUTHORIZED = 13
+NAMESPACE_EXISTS = 48
 ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 _STRING = {"bsonType": "string"}
@@ -210,6 +211,10 @@ def ensure_collections(db: Database) -> None:
             try:
                 db.create_collection(spec.name, validationAction="error", **options)
             except CollectionInvalid:
+                existing[spec.name] = {}
+            except OperationFailure as exc:
+                if exc.code != NAMESPACE_EXISTS:  # another process created it meanwhile
+                    raise
                 existing[spec.name] = {}
         current = existing.get(spec.name)
         if current is not None and current.get("validator") != spec.validator:

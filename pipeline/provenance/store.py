@@ -23,6 +23,7 @@ from pipeline.provenance.collections import ensure_collections
 from pipeline.provenance.embedded import ensure_server
 
 DEFAULT_DB = "corpus"
+LAPSED = ["REVOKED", "EXPIRED"]
 # What an item's current state (the `items` collection) keeps from its latest decision.
 ITEM_FIELDS = (
     "partner",
@@ -378,9 +379,11 @@ class Provenance:
         return dict(sorted(counts.items()))
 
     def trace(self, key: str) -> list[dict]:
-        """Every decision about an item key (`partner:track_id`) or ISRC, oldest first."""
-        query = {"$or": [{"item_key": key}, {"isrc": key.replace("-", "").upper()}]}
-        return list(self.db.decisions.find(query).sort([("as_of", 1), ("version", 1)]))
+        """Every decision about an item key (`partner:track_id`), or about every item an
+        ISRC was delivered as (including its decisions where the record had none)."""
+        isrc = key.replace("-", "").upper()
+        keys = {key, *self.db.decisions.distinct("item_key", {"isrc": isrc})}
+        return list(self.db.decisions.find({"item_key": {"$in": sorted(keys)}}))
 
     def examples(self, version: str) -> dict:
         """One rejected and one accepted item key of `version`, for "try tracing this"."""
@@ -394,26 +397,36 @@ class Provenance:
         return found
 
     def withdraw_versions_holding(self, item_keys: list[str], by: str) -> list[str]:
-        """Flag committed versions (other than `by`) whose rows include any of `item_keys`."""
+        """Flag committed versions (other than `by`) whose rows include any of `item_keys`;
+        the first version that withdrew one stays its `withdrawn_by`."""
         if not item_keys:
             return []
         holding = self.db.decisions.distinct(
             "version", {"item_key": {"$in": item_keys}, "status": "accepted"}
         )
-        versions = [v for v in holding if v != by]
+        committed = self.db.versions.distinct(
+            "_id", {"_id": {"$in": holding}, "status": "committed"}
+        )
+        versions = sorted(v for v in committed if v != by)
         for version in versions:
             items = self.db.decisions.distinct(
                 "item_key",
                 {"version": version, "item_key": {"$in": item_keys}, "status": "accepted"},
             )
             self.db.versions.update_one(
-                {"_id": version, "status": "committed"},
-                {
-                    "$set": {"withdrawn": True, "withdrawn_by": by, "withdrawn_at": _now()},
-                    "$addToSet": {"withdrawn_items": {"$each": items}},
-                },
+                {"_id": version, "withdrawn": {"$ne": True}},
+                {"$set": {"withdrawn": True, "withdrawn_by": by, "withdrawn_at": _now()}},
             )
-        return sorted(versions)
+            self.db.versions.update_one(
+                {"_id": version}, {"$addToSet": {"withdrawn_items": {"$each": items}}}
+            )
+        return versions
+
+    def licence_removals(self, version: str) -> list[str]:
+        """Items `version` refuses as revoked or expired: older versions holding them must
+        not be trained on any more."""
+        query = {"version": version, "status": "rejected", "reasons": {"$in": LAPSED}}
+        return sorted(self.db.decisions.distinct("item_key", query))
 
     def versions(self) -> list[dict]:
         return list(self.db.versions.find().sort("created_at", 1))

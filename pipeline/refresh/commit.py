@@ -80,6 +80,9 @@ def commit(settings: Settings, version: str) -> dict:
             policy_hash=s.meta["policy_hash"],
             counts=manifest["counts"],
         )
+        withdrawn = s.prov.withdraw_versions_holding(s.prov.licence_removals(version), version)
+        for old in withdrawn:
+            s.prov.record_event(s.meta["run_id"], "version-withdrawn", subject=old, by=version)
         return {**summary(manifest, s.store.url(key)), **s.prov.examples(version)}
 
 

@@ -51,21 +51,21 @@ def dedup(settings: Settings, version: str) -> list[int]:
         ]
         if pending or s.prov.count(version, LICENSED):
             raise IncompleteVersion(f"version {version}: analysis batches {pending} not done")
-        # A re-run after a crash finds carried items already accepted into reused shards.
-        candidates = [
-            d
-            for d in s.prov.decisions(version, statuses=(CARRIED, ANALYSED, ACCEPTED))
-            if d["status"] != ACCEPTED or d.get("parent_shard")
-        ]
+        # A re-run after a crash finds carried items already accepted into reused shards,
+        # and the duplicates it refused: both are judged again. (A takedown's duplicates are
+        # its parent's, and a takedown only removes.)
+        retry = s.meta.get("kind") != "takedown"
+        found = s.prov.decisions(version, statuses=(CARRIED, ANALYSED, ACCEPTED, REJECTED))
+        candidates = [_undecided(d) for d in found if _in_play(d, retry)]
+        restored = {d["item_key"] for d in found if d["status"] == REJECTED and _in_play(d, retry)}
         updates = late_revocations(s, candidates)
         revoked = {u["item_key"] for u in updates}
         candidates = [d for d in candidates if d["item_key"] not in revoked]
         candidates.sort(key=lambda d: (not is_carried(d), d["seq"]))
         duplicates = find_duplicates(candidates)
         for doc in candidates:
-            found = duplicates.get(doc["item_key"])
-            if found:
-                original, how = found
+            if doc["item_key"] in duplicates:
+                original, how = duplicates[doc["item_key"]]
                 updates.append(
                     {
                         **doc,
@@ -81,6 +81,8 @@ def dedup(settings: Settings, version: str) -> list[int]:
         for doc in kept:
             if is_carried(doc) and doc["parent_shard"] in reused:
                 updates.append({**doc, "status": ACCEPTED, "shard": doc["parent_shard"]})
+            elif doc["item_key"] in restored:
+                updates.append(doc)
         s.prov.upsert_decisions(updates)
         s.prov.add_shards_to_version(sorted(reused), version)
         s.prov.save_jobs(version, jobs)
@@ -92,6 +94,29 @@ def dedup(settings: Settings, version: str) -> list[int]:
             jobs_planned=True,
         )
         return list(range(len(jobs)))
+
+
+def _in_play(doc: dict, retry_duplicates: bool) -> bool:
+    if doc["status"] == ACCEPTED:
+        return bool(doc.get("parent_shard"))
+    if doc["status"] == REJECTED:
+        return retry_duplicates and doc["stage"] == "dedup"
+    return True
+
+
+def _undecided(doc: dict) -> dict:
+    """A duplicate refused by an interrupted earlier attempt goes back to where it was."""
+    if doc["status"] != REJECTED:
+        return doc
+    carried = bool(doc.get("parent_shard"))
+    return {
+        **doc,
+        "status": CARRIED if carried else ANALYSED,
+        "stage": "carried" if carried else "audio",
+        "reasons": [],
+        "messages": [],
+        "duplicate_of": None,
+    }
 
 
 def late_revocations(s, candidates: list[dict]) -> list[dict]:

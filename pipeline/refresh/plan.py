@@ -81,11 +81,12 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             validation[partner.id] = publish_report(store, version, partner.id, report)
             first = len(docs)
             for item in items:
-                docs.append(
-                    _licence_record(item, policy, as_of, version, run_id, len(docs), revocations)
-                )
+                doc = _licence_record(item, policy, as_of, version, run_id, len(docs), revocations)
+                if doc["status"] == LICENSED:
+                    doc["audio_stamp"] = audio_stamp(item.audio, partner.allowed_audio_hosts)
+                docs.append(doc)
             deliveries.append(
-                delivery_record(partner, version, run_id, as_of, docs[first:], validation)
+                delivery_record(partner, version, run_id, as_of, items, docs[first:], validation)
             )
         delivered = {d["item_key"] for d in docs}
         for partner in partners:
@@ -173,10 +174,18 @@ def partner_record(partner: Partner, partners_file: Path) -> dict:
 
 
 def delivery_record(
-    partner: Partner, version: str, run_id: str, as_of: date, docs: list[dict], validation: dict
+    partner: Partner,
+    version: str,
+    run_id: str,
+    as_of: date,
+    items: list[CatalogItem | InvalidRecord],
+    docs: list[dict],
+    validation: dict,
 ) -> dict:
-    """What one partner delivered to this run; `digest` is equal for equal deliveries."""
-    lines = sorted(f"{d['item_key']} {row_hash(d)} {d.get('raw_json', '')}" for d in docs)
+    """What one partner delivered to this run. `digest` covers the records as delivered
+    (metadata, licence, audio reference and checksums; not where in the files they were),
+    so equal deliveries have equal digests whatever our revocations did meanwhile."""
+    lines = sorted(item.model_dump_json(exclude={"source"}) for item in items)
     return {
         "partner": partner.id,
         "version": version,
@@ -262,11 +271,16 @@ def _unchanged(
     return bool(doc.get("audio_stamp")) and previous.get("audio_stamp") == doc["audio_stamp"]
 
 
-def audio_stamp(location: str) -> str | None:
+def audio_stamp(location: str, allowed_hosts: list[str] | tuple[str, ...] = ()) -> str | None:
     """`size:mtime_ns` of a local audio file, `gs:<generation>:<size>` of a gs:// object (its
-    metadata; nothing downloaded), `missing` when there is none, and None for other remote
-    audio (or a store that cannot be asked), whose state cannot be known without fetching it."""
+    metadata; nothing downloaded) in an allowed bucket, `missing` when there is none, and None
+    for other remote audio (or a store that cannot be asked), whose state cannot be known
+    without fetching it. Asked only for licence-admitted items."""
     if location.startswith("gs://"):
+        from pipeline.audio.fetch import host_allowed
+
+        if not host_allowed(location, allowed_hosts):
+            return None
         from pipeline.catalogs.location import object_stamp
 
         return object_stamp(location)
@@ -346,7 +360,7 @@ def _licence_record(
         "title": item.title,
         "artists": item.artists,
         "audio_location": item.audio,
-        "audio_stamp": audio_stamp(item.audio),
+        "audio_stamp": None,
         "sha256": item.sha256,
         "hash_sum": item.hash_sum.model_dump() if item.hash_sum else None,
         "license": licence.model_dump(mode="json"),

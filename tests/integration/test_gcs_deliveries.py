@@ -254,13 +254,15 @@ def test_a_large_gs_message_is_streamed(gcs_uri):
 
 def test_gs_audio_stamp_comes_from_object_metadata(gcs_uri):
     location = f"{gcs_uri}/audio/a.flac"
+    bucket = [gcs_uri.removeprefix("gs://").split("/")[0]]
     put(location, b"first")
-    stamp = audio_stamp(location)
+    stamp = audio_stamp(location, bucket)
     assert stamp.startswith("gs:") and stamp.endswith(":5")
-    assert audio_stamp(location) == stamp
+    assert audio_stamp(location, bucket) == stamp
+    assert audio_stamp(location) is None, "a bucket the partner may not use is not even asked"
     put(location, b"again")
-    assert audio_stamp(location) != stamp, "a new generation, though the size is the same"
-    assert audio_stamp(f"{gcs_uri}/audio/absent.flac") == "missing"
+    assert audio_stamp(location, bucket) != stamp, "a new generation, though the size is the same"
+    assert audio_stamp(f"{gcs_uri}/audio/absent.flac", bucket) == "missing"
 
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))

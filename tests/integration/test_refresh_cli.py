@@ -142,6 +142,16 @@ def test_refresh_steps_are_idempotent(corpus_env, expected):
     assert analyse_batch(settings, first.version, 0) == analyse_batch(settings, first.version, 0)
     jobs = dedup(settings, first.version)
     assert dedup(settings, first.version) == jobs and len(jobs) >= 2
+    db = MongoClient(os.environ["CORPUS_MONGO_URI"]).get_default_database()
+    laid_out = db.versions.find_one({"_id": first.version})
+    # a crash after dedup wrote its refusals but before it marked the layout done
+    db.versions.update_one({"_id": first.version}, {"$unset": {"jobs_planned": ""}})
+    assert dedup(settings, first.version) == jobs
+    again = db.versions.find_one({"_id": first.version})
+    assert again["duplicates"] == laid_out["duplicates"] == 1
+    assert again["reused_shards"] == laid_out["reused_shards"]
+    duplicate = db.decisions.find_one({"version": first.version, "item_key": "demo-csv:CSV-02"})
+    assert duplicate["reasons"] == ["DUPLICATE"]
     results = [write_shard(settings, first.version, j) for j in jobs]
     shards_before = sorted((corpus_env / "store" / "shards").iterdir())
     assert [write_shard(settings, first.version, j) for j in jobs] == results

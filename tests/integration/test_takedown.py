@@ -129,6 +129,8 @@ def test_revoke_takedown_and_the_story_in_the_event_log(corpus_env, mongo_uri):
     late = db.decisions.find_one({"version": later["version"], "track_id": "DL007"})
     assert late["status"] == "rejected" and late["reasons"] == ["REVOKED"]
     assert "revoked while the version was built" in late["messages"][0]
+    assert db.versions.find_one({"_id": taken["version"]})["withdrawn_by"] == later["version"]
+    assert db.versions.find_one({"_id": first["version"]})["withdrawn_by"] == taken["version"]
     assert verify(settings, later["version"]) == []
 
     horizon = run_takedown(settings, as_of=date(2026, 11, 28), run_id="daily-2", horizon_days=3000)
