@@ -183,7 +183,9 @@ def versions(as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("version", "logical date", "accepted", "rejected", "shards", "parent")
+    table = Table(
+        "version", "logical date", "accepted", "rejected", "shards", "parent", "withdrawn by"
+    )
     for row in rows:
         table.add_row(
             row["version"],
@@ -192,6 +194,7 @@ def versions(as_json: bool) -> None:
             str(row["rejected_items"]),
             str(row["shards"]),
             row["parent"] or "",
+            f"[red]{row['withdrawn_by']}[/red]" if row["withdrawn_by"] else "",
         )
     out.print(table)
 

@@ -10,8 +10,14 @@ from pipeline.storage import open_store
 
 
 def list_versions(settings: Settings) -> list[dict]:
-    """Committed versions from the store's manifests, oldest first."""
+    """Committed versions from the store's manifests, oldest first, with their withdrawal
+    (from provenance) when a later version removed revoked or expired items they hold."""
     store = open_store(settings.store)
+    prov = connect(settings, write=False)
+    try:
+        withdrawals = {v["_id"]: v for v in prov.versions() if v.get("withdrawn")}
+    finally:
+        prov.close()
     rows = []
     for key in store.list("versions/"):
         if not key.endswith("/manifest.json"):
@@ -29,6 +35,7 @@ def list_versions(settings: Settings) -> list[dict]:
                 "shards": len(manifest["shards"]),
                 "parent": manifest["parent"],
                 "manifest": store.url(key),
+                "withdrawn_by": withdrawals.get(manifest["version"], {}).get("withdrawn_by"),
             }
         )
     return sorted(rows, key=lambda r: r["created_at"])

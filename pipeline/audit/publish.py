@@ -40,6 +40,22 @@ def version_facts(settings: Settings, version: str) -> tuple[dict, list, dict | 
     return manifest, decisions, parent_manifest, parent_decisions
 
 
+def withdrawal_of(settings: Settings, version: str) -> dict | None:
+    """(by, at, items) when a later version withdrew `version`, else None."""
+    prov = connect(settings, write=False)
+    try:
+        meta = prov.version(version) or {}
+    finally:
+        prov.close()
+    if not meta.get("withdrawn"):
+        return None
+    return {
+        "by": meta.get("withdrawn_by"),
+        "at": meta.get("withdrawn_at"),
+        "items": sorted(meta.get("withdrawn_items") or []),
+    }
+
+
 def _final(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "_id"} for r in records]
 
@@ -59,7 +75,13 @@ def audit_version(
     manifest, decisions, parent_manifest, parent_decisions = version_facts(settings, version)
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"audit-{version}-"))
     files = write_report(
-        out_dir, manifest, decisions, parent_manifest, parent_decisions, expiring_days=expiring_days
+        out_dir,
+        manifest,
+        decisions,
+        parent_manifest,
+        parent_decisions,
+        expiring_days=expiring_days,
+        withdrawal=withdrawal_of(settings, version),
     )
     result = {"version": version, "report": str(out_dir / "report.html"), "files": len(files)}
     if publish:

@@ -69,8 +69,10 @@ def write_report(
     parent_decisions: list[dict] | None = None,
     *,
     expiring_days: int = EXPIRING_DAYS,
+    withdrawal: dict | None = None,
 ) -> dict[str, Path]:
-    """Write the report and its exports into `out_dir`; returns file name -> path."""
+    """Write the report and its exports into `out_dir`; returns file name -> path.
+    `withdrawal` (by, at, items) puts a warning on a version a later one withdrew."""
     decisions = list(decisions)
     tables = all_tables(manifest, decisions, parent_manifest, parent_decisions, expiring_days)
     summary = training_data_summary(manifest, decisions)
@@ -88,6 +90,7 @@ def write_report(
         parent_decisions_given=parent_decisions is not None,
         expiring_days=expiring_days,
         exports=sorted(texts),
+        withdrawal=withdrawal,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -250,6 +253,7 @@ def render_html(
     parent_decisions_given: bool = False,
     expiring_days: int = EXPIRING_DAYS,
     exports: Sequence[str] = (),
+    withdrawal: dict | None = None,
 ) -> str:
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.globals["cell"] = _cell
@@ -272,6 +276,7 @@ def render_html(
         policy_json=json.dumps(manifest.get("policy") or {}, indent=2, sort_keys=True),
         shards=manifest.get("shards") or [],
         exports=exports,
+        withdrawal=withdrawal,
     )
 
 
@@ -326,6 +331,7 @@ tbody tr:nth-child(even) { background: #fafbfc; }
 td { max-width: 420px; overflow-wrap: break-word; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .empty, .note { color: #57606a; font-style: italic; }
+.withdrawn { border: 2px solid #b42318; background: #fef3f2; color: #7a271a; padding: 8px 12px; }
 pre { background: #f6f8fa; padding: 8px; overflow-x: auto; font-size: 12px; }
 summary { cursor: pointer; }
 </style>
@@ -368,6 +374,12 @@ summary { cursor: pointer; }
 <p class="meta">logical date {{ manifest.as_of }} · committed {{ manifest.created_at }}
  · parent {{ manifest.parent or "none" }} · policy {{ facts.policy }}
  ({{ (manifest.policy_hash or "")[:12] }})</p>
+{% if withdrawal %}
+<p class="withdrawn" role="alert"><strong>Withdrawn.</strong> Version {{ withdrawal.by }}
+removed {{ withdrawal["items"] | length }} item(s) this version holds
+({{ withdrawal["items"] | join(", ") }}) because they were revoked or their licence lapsed.
+Do not train on this version; use {{ withdrawal.by }} or a later one.</p>
+{% endif %}
 <dl class="cards">
 <div><dt>accepted tracks</dt><dd>{{ facts["accepted (decision records)"] }}</dd></div>
 <div><dt>hours</dt><dd>{{ "%.2f" | format(facts["accepted hours"]) }}</dd></div>

@@ -94,6 +94,15 @@ def test_revoke_takedown_and_the_story_in_the_event_log(corpus_env, mongo_uri):
     assert "revocations" in told and "artist request" in told
     assert f"{first['version']} (withdrawn)" in told
     assert db.items.count_documents({"current": True, "status": "accepted"}) == taken["accepted"]
+    listed = {v["version"]: v for v in json.loads(corpus("versions", "--json").stdout)}
+    assert listed[first["version"]]["withdrawn_by"] == taken["version"]
+    assert listed[taken["version"]]["withdrawn_by"] is None
+    report_dir = corpus_env / "audit-first"
+    corpus("audit", "--version", first["version"], "--out", str(report_dir))
+    report = (report_dir / "report.html").read_text()
+    assert "Withdrawn." in report and "demo-label:DL005" in report.split("Do not train")[0]
+    corpus("audit", "--version", taken["version"], "--out", str(corpus_env / "audit-taken"))
+    assert "Withdrawn." not in (corpus_env / "audit-taken" / "report.html").read_text()
 
     story = [e["kind"] for e in db.events.find().sort([("at", 1), ("_id", 1)])]
     assert story == [
