@@ -178,8 +178,9 @@ class Provenance:
             for row, key in enumerate(shard.get("items", [])):
                 rows[key] = (shard["_id"], row)
         now = _now()
-        ops = []
-        for doc in self.db.decisions.find({"version": version}):
+        ops, count = [], 0
+        fields = {f: 1 for f in (*ITEM_FIELDS, "item_key")}
+        for doc in self.db.decisions.find({"version": version}, fields):
             shard, row = rows.get(doc["item_key"], (None, None))
             state = {k: doc.get(k) for k in ITEM_FIELDS if k in doc}
             update: dict = {
@@ -189,13 +190,16 @@ class Provenance:
             if shard:
                 update["$addToSet"] = {"in_versions": version}
             ops.append(UpdateOne({"_id": doc["item_key"]}, update, upsert=True))
-        for start in range(0, len(ops), 1000):
-            self.db.items.bulk_write(ops[start : start + 1000], ordered=False)
+            if len(ops) == 1000:
+                self.db.items.bulk_write(ops, ordered=False)
+                count, ops = count + len(ops), []
+        if ops:
+            self.db.items.bulk_write(ops, ordered=False)
         self.db.items.update_many(
             {"version": {"$ne": version}, "current": True},
             {"$set": {"current": False, "shard": None, "row": None, "updated_at": now}},
         )
-        return len(ops)
+        return count + len(ops)
 
     def item(self, key: str) -> dict | None:
         """An item's current state by `partner:track_id`, or by ISRC (the latest seen)."""
