@@ -211,7 +211,8 @@ def serve_demo_feed(root: Path) -> str | None:
     down, and rewrites that location in the partners file if the server's address changed
     (a restart, `corpus services stop`). None for a demo delivery written before the feed
     partner existed (no feed folder), which is left as it is."""
-    from pipeline.demo_feed import CATALOG, FEED_PATH, ensure_feed_server, file_lock
+    from pipeline.demo_feed import CATALOG, FEED_PATH, ensure_feed_server
+    from pipeline.detached import file_lock
 
     partners_file = root / "partners.yaml"
     folder = feed_folder(root)
