@@ -65,7 +65,7 @@ def corpus_takedown():
 
     @task
     def withdraw(version: str, params=None) -> list[str]:
-        """Mark older versions that hold a removed item as withdrawn."""
+        """The older versions that hold a removed item (commit marked them withdrawn)."""
         from pipeline.airflow_glue import settings_for
         from pipeline.refresh.takedown import withdraw_older
 

@@ -403,15 +403,7 @@ class Provenance:
     def withdraw_versions_holding(self, item_keys: list[str], by: str) -> list[str]:
         """Flag committed versions (other than `by`) whose rows include any of `item_keys`;
         the first version that withdrew one stays its `withdrawn_by`."""
-        if not item_keys:
-            return []
-        holding = self.db.decisions.distinct(
-            "version", {"item_key": {"$in": item_keys}, "status": "accepted"}
-        )
-        committed = self.db.versions.distinct(
-            "_id", {"_id": {"$in": holding}, "status": "committed"}
-        )
-        versions = sorted(v for v in committed if v != by)
+        versions = self.versions_holding(item_keys, besides=by)
         for version in versions:
             items = self.db.decisions.distinct(
                 "item_key",
@@ -425,6 +417,18 @@ class Provenance:
                 {"_id": version}, {"$addToSet": {"withdrawn_items": {"$each": items}}}
             )
         return versions
+
+    def versions_holding(self, item_keys: list[str], besides: str) -> list[str]:
+        """Committed versions other than `besides` whose rows include any of `item_keys`."""
+        if not item_keys:
+            return []
+        holding = self.db.decisions.distinct(
+            "version", {"item_key": {"$in": item_keys}, "status": "accepted"}
+        )
+        committed = self.db.versions.distinct(
+            "_id", {"_id": {"$in": holding}, "status": "committed"}
+        )
+        return sorted(v for v in committed if v != besides)
 
     def licence_removals(self, version: str) -> list[str]:
         """Items `version` refuses as revoked or expired: older versions holding them must

@@ -7,9 +7,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 
 from pipeline.config import Settings
+from pipeline.licensing import decide
+from pipeline.licensing.decide import Decision
+from pipeline.licensing.model import License
 from pipeline.licensing.policy import Policy
+from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import Provenance, connect
 from pipeline.storage import ObjectStore, open_store
 
@@ -46,6 +51,30 @@ def step(settings: Settings, version: str) -> Iterator[Step]:
         yield Step(prov, meta, policy, open_store(meta["store"]))
     finally:
         prov.close()
+
+
+def rejudge(
+    record: dict, policy: Policy, as_of: date, revocations: list[dict]
+) -> tuple[License, Decision]:
+    """A recorded item's licence with the revocations known now applied, judged again."""
+    licence = apply_revocations(
+        License.model_validate(record["license"]),
+        record["partner"],
+        record["track_id"],
+        revocations,
+    )
+    return licence, decide(licence, policy, as_of)
+
+
+def refusal(licence: License, decision: Decision, stage: str, note: str = "") -> dict:
+    """The fields that record a licence refusal at `stage` (`note` ends each message)."""
+    return {
+        "status": REJECTED,
+        "stage": stage,
+        "license": licence.model_dump(mode="json"),
+        "reasons": [r.value for r in decision.reasons],
+        "messages": [m + note for m in decision.messages],
+    }
 
 
 def row_hash(record: dict) -> str:

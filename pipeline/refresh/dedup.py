@@ -6,12 +6,18 @@ import json
 from datetime import date
 
 from pipeline.config import Settings
-from pipeline.licensing import decide
-from pipeline.licensing.model import License
-from pipeline.licensing.revocations import apply_revocations
 from pipeline.reasons import Reason
 from pipeline.refresh.commit import IncompleteVersion
-from pipeline.refresh.common import ACCEPTED, ANALYSED, CARRIED, LICENSED, REJECTED, step
+from pipeline.refresh.common import (
+    ACCEPTED,
+    ANALYSED,
+    CARRIED,
+    LICENSED,
+    REJECTED,
+    refusal,
+    rejudge,
+    step,
+)
 from pipeline.shards.manifest import manifest_key
 
 
@@ -126,24 +132,10 @@ def late_revocations(s, candidates: list[dict]) -> list[dict]:
     revocations = s.prov.revocations(s.policy.needed_until(as_of).isoformat())
     refused = []
     for doc in candidates:
-        planned = License.model_validate(doc["license"])
-        licence = apply_revocations(planned, doc["partner"], doc["track_id"], revocations)
-        if licence == planned:
-            continue
-        decision = decide(licence, s.policy, as_of)
-        if not decision.accepted:
-            refused.append(
-                {
-                    **doc,
-                    "status": REJECTED,
-                    "stage": "licence",
-                    "license": licence.model_dump(mode="json"),
-                    "reasons": [r.value for r in decision.reasons],
-                    "messages": [
-                        f"{m} (revoked while the version was built)" for m in decision.messages
-                    ],
-                }
-            )
+        licence, decision = rejudge(doc, s.policy, as_of, revocations)
+        if not decision.accepted and licence.model_dump(mode="json") != doc["license"]:
+            note = " (revoked while the version was built)"
+            refused.append({**doc, **refusal(licence, decision, "licence", note)})
     return refused
 
 

@@ -13,12 +13,19 @@ from pipeline.catalogs.models import CatalogItem, InvalidRecord
 from pipeline.catalogs.partners import Partner, load_partners
 from pipeline.config import Settings
 from pipeline.licensing import decide, load_policy
-from pipeline.licensing.model import License
 from pipeline.licensing.policy import Policy
 from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
 from pipeline.reasons import Reason
-from pipeline.refresh.common import ANALYSED, CARRIED, LICENSED, REJECTED, row_hash
+from pipeline.refresh.common import (
+    ANALYSED,
+    CARRIED,
+    LICENSED,
+    REJECTED,
+    refusal,
+    rejudge,
+    row_hash,
+)
 from pipeline.shards.manifest import manifest_key, version_id
 from pipeline.storage import open_store
 from pipeline.validation.publish import publish_report
@@ -217,13 +224,7 @@ def _kept_record(
     while its recorded licence still admits it."""
     skip = ("_id", "updated_at", "shard", "parent_shard", "batch")
     doc = {k: v for k, v in previous.items() if k not in skip}
-    licence = apply_revocations(
-        License.model_validate(previous["license"]),
-        previous["partner"],
-        previous["track_id"],
-        revocations,
-    )
-    decision = decide(licence, policy, as_of)
+    licence, decision = rejudge(previous, policy, as_of, revocations)
     doc.update(
         version=version,
         run_id=run_id,
@@ -237,13 +238,7 @@ def _kept_record(
     )
     if decision.accepted:
         return {**doc, **_carried_fields(previous)}
-    return {
-        **doc,
-        "status": REJECTED,
-        "stage": "licence",
-        "reasons": [r.value for r in decision.reasons],
-        "messages": decision.messages,
-    }
+    return {**doc, **refusal(licence, decision, "licence")}
 
 
 def _unchanged(

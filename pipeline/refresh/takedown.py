@@ -11,12 +11,9 @@ from __future__ import annotations
 from datetime import date
 
 from pipeline.config import Settings
-from pipeline.licensing import decide
-from pipeline.licensing.model import License
 from pipeline.licensing.policy import Policy
-from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
-from pipeline.refresh.common import ACCEPTED, CARRIED, REJECTED
+from pipeline.refresh.common import ACCEPTED, CARRIED, refusal, rejudge
 from pipeline.refresh.plan import Plan, existing_plan
 from pipeline.shards.manifest import version_id
 from pipeline.storage import open_store
@@ -48,24 +45,12 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
                 version=version, run_id=run_id, as_of=as_of.isoformat(), batch=None, shard=None
             )
             if old["status"] == ACCEPTED:
-                licence = apply_revocations(
-                    License.model_validate(old["license"]),
-                    old["partner"],
-                    old["track_id"],
-                    revocations,
-                )
-                decision = decide(licence, judge, as_of)
+                licence, decision = rejudge(old, judge, as_of, revocations)
                 if decision.accepted:
                     doc.update(status=CARRIED, stage="carried", parent_shard=old["shard"])
                 else:
                     removed.append(old["item_key"])
-                    doc.update(
-                        status=REJECTED,
-                        stage="takedown",
-                        license=licence.model_dump(mode="json"),
-                        reasons=[r.value for r in decision.reasons],
-                        messages=decision.messages,
-                    )
+                    doc.update(refusal(licence, decision, "takedown"))
             docs.append(doc)
         if not removed:
             prov.record_event(
@@ -110,14 +95,11 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
 
 
 def withdraw_older(settings: Settings, version: str) -> list[str]:
-    """Mark every older committed version holding an item `version` removed as withdrawn."""
-    prov = connect(settings)
+    """The older committed versions holding an item `version` removed: its commit marked
+    them withdrawn (and logged it), this reports them."""
+    prov = connect(settings, write=False)
     try:
         meta = prov.version(version) or {}
-        removed = meta.get("removed") or []
-        withdrawn = prov.withdraw_versions_holding(removed, by=version)
-        for old in withdrawn:
-            prov.record_event(meta["run_id"], "version-withdrawn", subject=old, by=version)
-        return withdrawn
+        return prov.versions_holding(meta.get("removed") or [], besides=version)
     finally:
         prov.close()
