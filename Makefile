@@ -16,7 +16,7 @@ DEMO_ENV := CORPUS_HOME=$(HOME_DIR) \
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False
 
-.PHONY: demo test setup lint bench clean stop chromium
+.PHONY: demo test setup lint bench clean stop chromium airflow
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -46,6 +46,12 @@ demo: setup  ## generate the demo delivery, run corpus_refresh through Airflow, 
 	@echo "== corpus audit (open the report in a browser)"
 	@$(DEMO_ENV) $(VENV)/bin/corpus audit
 	@echo "(run the corpus command as $(VENV)/bin/corpus from this folder; make stop ends the embedded store and the demo feed server)"
+
+airflow: setup  ## the DAGs under a real scheduler: airflow standalone on the demo's settings
+	@mkdir -p $(HOME_DIR)
+	@$(DEMO_ENV) $(VENV)/bin/corpus demo-data > /dev/null
+	$(DEMO_ENV) PATH=$(CURDIR)/$(VENV)/bin:$$PATH AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
+		$(VENV)/bin/airflow standalone
 
 chromium:  ## Debian's headless Chromium, which renders the audit report in the tests
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -2,24 +2,34 @@
 
 A segfault in a native decoder bypasses try/except, and under ProcessPoolExecutor it breaks the
 whole pool (BrokenProcessPool) with every pending item. Here each worker is a plain process with
-its own pipe, fed one item at a time; the parent waits on the pipes, the process sentinels and
-each item's deadline. A crash or a timeout costs that one item, reported as a failure dict, and
-only that worker is replaced. Workers are long-lived because warming one up (Essentia import,
-librosa's first call) takes seconds: the initializer runs once per worker, never per item.
+its own socket, fed one item at a time; the parent waits on the sockets, the process exit
+handles and each item's deadline. A crash or a timeout costs that one item, reported as a
+failure dict, and only that worker is replaced. Workers are long-lived because warming one up
+(Essentia import, librosa's first call) takes seconds: the initializer runs once per worker,
+never per item.
 
 Results are whatever `func` returns (plain picklable dicts); failures are
 `{"ok": False, "reason": failure_reason, "message": ..., "failure": "crash" | "timeout" |
-"exception"}`. Workers are started with "spawn": forking a parent that runs threads (Airflow,
-pymongo) is unsafe. `func`, `initializer` and items must therefore be picklable, and `func`
-importable by name. A pool is not thread-safe.
+"exception"}`. A pool is not thread-safe.
+
+Workers are fresh interpreters, `python -m pipeline.audio.worker`, whatever process starts
+them: the CLI, `airflow dags test`, an Airflow task process, a Celery worker or a pod. Not
+multiprocessing's spawn, which re-runs the parent's main script in every child (under Airflow
+that is `bin/airflow`, and importing Airflow in a task's environment fails), and not fork,
+which is unsafe in a parent that runs threads (Airflow, pymongo). A child imports only the
+modules of `func` and `initializer`, which must be picklable by reference (importable by
+name, not defined in `__main__`); it gets the parent's `sys.path` to find them.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
+import pickle
 import signal
+import socket
+import subprocess
+import sys
 import time
 import traceback
 import weakref
@@ -31,6 +41,7 @@ from typing import Any
 
 CRASH, TIMEOUT, EXCEPTION = "crash", "timeout", "exception"
 STOP_GRACE_S = 2.0
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class PoolError(RuntimeError):
@@ -45,7 +56,7 @@ def limit_native_threads(threads: int = 1) -> None:
     core oversubscribe the machine; measured here that halves throughput. Environment variables
     cover libraries loaded later (Essentia is imported lazily); threadpoolctl, when installed,
     resizes the ones already loaded (numpy's OpenBLAS)."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
     try:
         from threadpoolctl import threadpool_limits
@@ -61,9 +72,66 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+class _Child:
+    """A worker process started with subprocess, seen through multiprocessing.Process's
+    names (exitcode < 0 for a signal, a sentinel to wait on) so the pool reads the same."""
+
+    def __init__(self, popen: subprocess.Popen):
+        self.popen = popen
+        self.sentinel = _pidfd(popen.pid)
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        self.popen.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return
+        if self.sentinel is not None:
+            os.close(self.sentinel)
+            self.sentinel = None
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when `pid` exits (Linux); without it a dead
+    worker is still seen, by its socket closing."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _stderr() -> int:
+    """Where a worker's own output goes: the parent's stderr (a task log under Airflow),
+    never its stdout, which may carry a command's JSON result."""
+    try:
+        return sys.__stderr__.fileno()
+    except (AttributeError, OSError, ValueError):
+        return subprocess.DEVNULL
+
+
+def worker_main(fd: int) -> None:
+    """Entry point of a worker process (`python -m pipeline.audio.worker FD`)."""
+    from multiprocessing.connection import Connection
+
+    conn = Connection(fd)
+    path, payload = conn.recv()
+    sys.path[:0] = [p for p in path if p not in sys.path]
+    func, initializer, memory_limit_bytes, threads = pickle.loads(payload)
+    _serve(conn, func, initializer, memory_limit_bytes, threads)
+
+
 @dataclass
 class _Worker:
-    process: Any
+    process: _Child
     conn: Connection
     started: float
     ready: bool = False
@@ -169,7 +237,10 @@ class IsolatedPool:
         self.threads_per_worker = threads_per_worker
         self.warmup_seconds: list[float] = []
         self.replaced = 0
-        self._context = multiprocessing.get_context("spawn")
+        self._payload = pickle.dumps(
+            (func, initializer, memory_limit_bytes, threads_per_worker),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
         self._pool: list[_Worker] = []
         self._finalizer = weakref.finalize(self, _shutdown, self._pool)
 
@@ -209,22 +280,23 @@ class IsolatedPool:
             self._pool.append(self._spawn())
 
     def _spawn(self) -> _Worker:
-        parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_serve,
-            args=(
-                child,
-                self.func,
-                self.initializer,
-                self.memory_limit_bytes,
-                self.threads_per_worker,
-            ),
-            name="isolated-worker",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        return _Worker(process, parent, time.monotonic())
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        if self.threads_per_worker:
+            env.update(dict.fromkeys(THREAD_VARIABLES, str(self.threads_per_worker)))
+        try:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.audio.worker", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=_stderr(),
+                env=env,
+            )
+        finally:
+            theirs.close()
+        conn = Connection(ours.detach())
+        conn.send((list(sys.path), self._payload))
+        return _Worker(_Child(popen), conn, time.monotonic())
 
     def _replace(self, worker: _Worker) -> None:
         _kill(worker)
@@ -264,7 +336,8 @@ class IsolatedPool:
         waitables = {}
         for worker in self._pool:
             waitables[worker.conn] = worker
-            waitables[worker.process.sentinel] = worker
+            if worker.process.sentinel is not None:
+                waitables[worker.process.sentinel] = worker
         signalled = {id(waitables[obj]) for obj in wait(list(waitables), self._next_deadline())}
         for worker in list(self._pool):
             if id(worker) in signalled:

@@ -38,6 +38,14 @@ def misbehave(item: str) -> dict:
     return {"ok": True, "item": item, "pid": os.getpid()}
 
 
+def loaded_modules(item: str) -> dict:
+    """What a worker process has imported, and what it was started as."""
+    import sys
+
+    heavy = sorted({m.split(".")[0] for m in sys.modules} & {"airflow", "sqlalchemy", "pymongo"})
+    return {"ok": True, "heavy": heavy, "main": sys.modules["__main__"].__spec__.name}
+
+
 def note_start() -> None:
     time.sleep(0.2)
 
@@ -135,6 +143,39 @@ def test_a_worker_that_cannot_start_raises_instead_of_failing_every_item(initial
     with IsolatedPool(misbehave, workers=1, initializer=initializer) as pool:
         with pytest.raises(PoolError, match=match):
             pool.map(["a"])
+
+
+PARENT_SCRIPT = """
+import sys
+if __name__ != "__main__":
+    raise SystemExit("the parent's main script ran again in a worker")
+import airflow  # the parent is an Airflow task: heavy, and it must not reach the workers
+from pipeline.audio.isolation import IsolatedPool
+from tests.integration.test_isolation import loaded_modules
+with IsolatedPool(loaded_modules, workers=2) as pool:
+    print(repr(pool.map(["a", "b", "c"])))
+"""
+
+
+def test_workers_never_rerun_the_parent_script_nor_import_what_it_imported(tmp_path):
+    """Under an Airflow task the parent's main script is `bin/airflow`; multiprocessing's spawn
+    re-ran it in every worker, which failed in the task's environment."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "airflow-like"
+    script.write_text(PARENT_SCRIPT)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = eval(run.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr of dicts
+    assert [r["ok"] for r in results] == [True, True, True]
+    assert {r["main"] for r in results} == {"pipeline.audio.worker"}
+    assert {tuple(r["heavy"]) for r in results} == {()}
+    assert "ran again" not in run.stderr
 
 
 # --- the real analysis over broken files -------------------------------------------------------
