@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from pipeline.catalogs.location import Delivery, DeliveryFile, open_delivery
 from pipeline.catalogs.models import InvalidRecord, RawRecord
+from pipeline.catalogs.normalise import id_problem
 from pipeline.catalogs.partners import CsvMapping
 
 OPTIONS = ("mapping",)
@@ -32,6 +33,7 @@ LICENCE = {
     "attribution": "attribution",
     "tdm_opt_out": "tdm_opt_out",
 }
+MAX_CELL = 10_000
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -63,7 +65,7 @@ def _read_file(
     explicit = mapping.columns.model_fields_set
     path, name = file.location, posixpath.basename(file.name)
     with io.TextIOWrapper(
-        delivery.open(path), encoding="utf-8-sig", errors="replace", newline=""
+        delivery.open(path), encoding="utf-8-sig", errors="surrogateescape", newline=""
     ) as handle:
         reader = csv.reader(handle, delimiter=mapping.delimiter)
         try:
@@ -112,12 +114,18 @@ def _read_file(
                 )
                 continue
             cells = {field: row[index].strip() for field, index in used.items()}
+            problem = _unreadable(row)
+            if problem:
+                yield _invalid(partner, f"#{name}:{line}", source, problem)
+                continue
+            try:
+                record = to_record(cells, mapping.list_separator)
+            except Exception as exc:  # noqa: BLE001 - one row is invalid, the file goes on
+                message = f"row cannot be read: {type(exc).__name__}: {exc}"[:500]
+                yield _invalid(partner, _row_id(row, used, name, line), source, message)
+                continue
             yield RawRecord(
-                partner=partner,
-                root=delivery.root,
-                source=source,
-                line=number,
-                data=to_record(cells, mapping.list_separator),
+                partner=partner, root=delivery.root, source=source, line=number, data=record
             )
 
 
@@ -147,10 +155,24 @@ def to_record(cells: dict[str, str], separator: str) -> dict:
     return record
 
 
+def _unreadable(row: list[str]) -> str | None:
+    """Bytes that are not UTF-8 arrive as lone surrogates (surrogateescape): refuse the row
+    rather than admit a title or an identifier with replacement characters in it."""
+    for column, cell in enumerate(row, start=1):
+        try:
+            cell.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"cell {column} is not UTF-8 (byte {exc.start} of the cell)"
+        if len(cell) > MAX_CELL:
+            return f"cell {column} has {len(cell)} characters (at most {MAX_CELL})"
+    return None
+
+
 def _row_id(row: list[str], used: dict[str, int], name: str, line: int) -> str:
     index = used.get("track_id")
-    if index is not None and index < len(row) and row[index].strip():
-        return row[index].strip()
+    if index is not None and index < len(row) and not _unreadable([row[index]]):
+        if not id_problem(row[index].strip()):
+            return row[index].strip()
     return f"#{name}:{line}"
 
 

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import io
 import posixpath
 import re
 import xml.etree.ElementTree as ET
@@ -113,6 +115,7 @@ class Message:
     releases: dict[str, dict] = field(default_factory=dict)
     deals: list[dict] = field(default_factory=list)
     purged: list[list[str]] = field(default_factory=list)
+    evidence: dict | None = None
 
 
 @dataclass
@@ -139,15 +142,27 @@ def read(
     for file in messages:
         try:
             message = _parse(delivery, file)
+            if message.kind == "PurgeReleaseMessage":
+                _purge(state, message, file)
+                continue
+            found = _by_identifier(_records(partner, delivery, file, message, mapping))
         except MessageError as exc:
             key = f"#{file.name}"
             state[key] = _invalid(partner, key, f"{file.location}#{exc.path}", str(exc))
             continue
-        if message.kind == "PurgeReleaseMessage":
-            _purge(state, message, file)
+        except Exception as exc:  # noqa: BLE001 - one unusable message, the others go on
+            key = f"#{file.name}"
+            problem = f"message cannot be read: {type(exc).__name__}: {exc}"[:500]
+            state[key] = _invalid(partner, key, f"{file.location}#/", problem)
             continue
-        for track_id, result in _records(partner, delivery, file, message, mapping):
-            state[track_id] = result
+        for track_id, results in found.items():
+            if len(results) == 1:
+                state[track_id] = results[0]
+                continue
+            state.pop(track_id, None)
+            for result in results:
+                key = f"#{file.name}{result.source.partition('#')[2]}"
+                state[key] = _invalid(partner, key, result.source, _ambiguous(track_id, results))
     for number, result in enumerate(state.values(), start=1):
         if isinstance(result, InvalidRecord):
             yield result
@@ -157,12 +172,52 @@ def read(
         )
 
 
+def _by_identifier(records) -> dict[str, list[Pending | InvalidRecord]]:
+    found: dict[str, list[Pending | InvalidRecord]] = {}
+    for track_id, result in records:
+        found.setdefault(track_id, []).append(result)
+    return found
+
+
+def _ambiguous(track_id: str, results: list[Pending | InvalidRecord]) -> str:
+    paths = ", ".join(r.source.partition("#")[2] for r in results)
+    return (
+        f"{len(results)} SoundRecordings in this message carry the identifier {track_id} "
+        f"({paths}); which one it names is ambiguous, so none is taken"
+    )
+
+
 def _parse(delivery: Delivery, file: DeliveryFile) -> Message:
+    """The message's facts; its location and sha256 become the evidence of its deals."""
     try:
         with delivery.open(file.location) as handle:
-            return parse_message(handle)
+            hashing = _Hashing(handle)
+            message = parse_message(hashing)
     except OSError as exc:
         raise MessageError(f"cannot read message: {exc.strerror or exc}", "/") from None
+    message.evidence = {"uri": file.location, "sha256": hashing.digest.hexdigest()}
+    return message
+
+
+class _Hashing(io.RawIOBase):
+    """A binary stream that hashes what the parser reads through it."""
+
+    def __init__(self, inner: IO[bytes]):
+        self.inner = inner
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size)
+        self.digest.update(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def parse_message(source: Path | str | IO[bytes]) -> Message:
@@ -395,52 +450,65 @@ def _records(
     releases_of = _releases_by_resource(message)
     for recording in message.recordings:
         source = f"{file.location}#{recording.path}"
-        track_id = recording.isrc or recording.proprietary
-        if not track_id:
+        try:
+            yield from _recording_record(
+                partner, delivery, file, message, recording, terms, releases_of
+            )
+        except Exception as exc:  # noqa: BLE001 - one unusable recording, the rest go on
             track_id = f"#{file.name}{recording.path}"
-            yield track_id, _invalid(partner, track_id, source, "SoundRecording has no ISRC")
-            continue
-        candidates = terms.get(recording.reference, [])
-        if not candidates:
-            yield (
-                track_id,
-                _invalid(
-                    partner,
-                    track_id,
-                    source,
-                    f"no Deal in this message covers SoundRecording {recording.reference}",
-                ),
-            )
-            continue
-        data = {
-            "track_id": track_id,
-            "isrc": recording.isrc,
-            "title": recording.title,
-            "artists": recording.artists,
-            "license": _licence(candidates, message),
-        }
-        if recording.file:
-            data["audio"] = (
-                recording.file if recording.is_url else _locate(delivery, file, recording.file)
-            )
-            name = _hash_name(recording.hash_algorithm, recording.hash_value)
-            if recording.hash_value and name is None:
-                problem = f"HashSum algorithm {recording.hash_algorithm!r} is not supported"
-                raw = {k: v for k, v in data.items() if v is not None}
-                yield track_id, _invalid(partner, track_id, source, problem, raw=raw)
-                continue
-            if name == "sha256":
-                data["sha256"] = _hex(recording.hash_value).lower()
-            elif name:
-                data["hash_sum"] = {"algorithm": name, "value": _hex(recording.hash_value).lower()}
+            problem = f"SoundRecording cannot be read: {type(exc).__name__}: {exc}"[:500]
+            yield track_id, _invalid(partner, track_id, source, problem)
+
+
+def _recording_record(partner, delivery, file, message, recording, terms, releases_of):
+    """(track id, Pending or InvalidRecord) for one sound recording of a message."""
+    source = f"{file.location}#{recording.path}"
+    track_id = recording.isrc or recording.proprietary
+    if not track_id:
+        track_id = f"#{file.name}{recording.path}"
+        yield track_id, _invalid(partner, track_id, source, "SoundRecording has no ISRC")
+        return
+    candidates = terms.get(recording.reference, [])
+    if not candidates:
         yield (
             track_id,
-            Pending(
-                data={k: v for k, v in data.items() if v is not None},
-                source=source,
-                release_ids={i for ids in releases_of.get(recording.reference, []) for i in ids},
+            _invalid(
+                partner,
+                track_id,
+                source,
+                f"no Deal in this message covers SoundRecording {recording.reference}",
             ),
         )
+        return
+    data = {
+        "track_id": track_id,
+        "isrc": recording.isrc,
+        "title": recording.title,
+        "artists": recording.artists,
+        "license": _licence(candidates, message),
+    }
+    if recording.file:
+        data["audio"] = (
+            recording.file if recording.is_url else _locate(delivery, file, recording.file)
+        )
+        name = _hash_name(recording.hash_algorithm, recording.hash_value)
+        if recording.hash_value and name is None:
+            problem = f"HashSum algorithm {recording.hash_algorithm!r} is not supported"
+            raw = {k: v for k, v in data.items() if v is not None}
+            yield track_id, _invalid(partner, track_id, source, problem, raw=raw)
+            return
+        if name == "sha256":
+            data["sha256"] = _hex(recording.hash_value).lower()
+        elif name:
+            data["hash_sum"] = {"algorithm": name, "value": _hex(recording.hash_value).lower()}
+    yield (
+        track_id,
+        Pending(
+            data={k: v for k, v in data.items() if v is not None},
+            source=source,
+            release_ids={i for ids in releases_of.get(recording.reference, []) for i in ids},
+        ),
+    )
 
 
 def _releases_by_resource(message: Message) -> dict[str, list[list[str]]]:
@@ -487,16 +555,30 @@ def _terms_by_resource(
 
 
 def _licence(candidates: list[Term], message: Message) -> dict:
+    """One licence per recording, as one grant of the message states it.
+
+    Deals with the same terms (granted uses, which include the mapped commercial models;
+    exclusions; validity; CC or contract) that differ only in territory are one grant over
+    the union of their territories: labels send a deal per country. Deals whose terms differ
+    stay apart, and the broadest grant in force on the message date is taken, so the record
+    never claims more than one deal grants. The message is the licence document: its
+    location and sha256 are the evidence."""
     on = message.created.date() if message.created else None
     takedowns = [t for t in candidates if t.takedown]
     grants = [t for t in candidates if (t.uses or t.cc) and not t.takedown]
     groups: dict[tuple, Term] = {}
     for term in grants:
-        key = (tuple(term.territories), tuple(term.excluded), term.valid_from, term.valid_until)
+        key = (
+            frozenset(term.uses),
+            term.cc,
+            tuple(term.excluded),
+            term.valid_from,
+            term.valid_until,
+        )
         if key in groups:
-            groups[key].uses |= term.uses
+            groups[key].territories = _union(groups[key].territories, term.territories)
         else:
-            groups[key] = Term(**{**term.__dict__, "uses": set(term.uses)})
+            groups[key] = Term(**{**term.__dict__, "territories": list(term.territories)})
     chosen = _pick(list(groups.values()), on) if groups else candidates[0]
     licence: dict = {
         "id": chosen.licence_id,
@@ -508,6 +590,8 @@ def _licence(candidates: list[Term], message: Message) -> dict:
         licence["valid_from"] = chosen.valid_from.isoformat()
     if chosen.valid_until:
         licence["valid_until"] = chosen.valid_until.isoformat()
+    if message.evidence:
+        licence["evidence"] = dict(message.evidence)
     if takedowns:
         first = min(takedowns, key=lambda t: t.valid_from or on or date.min)
         licence["revoked"] = {
@@ -517,16 +601,29 @@ def _licence(candidates: list[Term], message: Message) -> dict:
     return licence
 
 
+def _union(first: list[str], second: list[str]) -> list[str]:
+    if WORLDWIDE in first or WORLDWIDE in second:
+        return [WORLDWIDE]
+    return first + [t for t in second if t not in first]
+
+
 def _pick(groups: list[Term], on: date | None) -> Term:
-    """The grant in force on `on` (the message date), else the next to start, else the last."""
+    """The broadest grant in force on `on` (the message date), else the next to start,
+    else the last to end."""
     if on:
-        for term in groups:
-            if (term.valid_from or date.min) <= on <= (term.valid_until or date.max):
-                return term
+        current = [
+            t for t in groups if (t.valid_from or date.min) <= on <= (t.valid_until or date.max)
+        ]
+        if current:
+            return max(current, key=_breadth)
         future = [t for t in groups if t.valid_from and t.valid_from > on]
         if future:
             return min(future, key=lambda t: t.valid_from)
     return max(groups, key=lambda t: t.valid_until or date.max)
+
+
+def _breadth(term: Term) -> tuple:
+    return (len(term.uses), WORLDWIDE in term.territories, len(term.territories))
 
 
 def _licence_id(partner: str, references: list[str], release: dict, index: int) -> tuple[str, bool]:

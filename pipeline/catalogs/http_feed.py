@@ -24,6 +24,7 @@ from pipeline.audio.fetch import LOOPBACK, host_allowed
 from pipeline.catalogs.credentials import resolve_secret
 from pipeline.catalogs.models import InvalidRecord, RawRecord
 from pipeline.catalogs.partners import Credentials, HttpMapping
+from pipeline.catalogs.strict_json import RecordError, parse, problems
 
 OPTIONS = ("mapping", "credentials", "allowed_audio_hosts")
 
@@ -69,9 +70,18 @@ def read(
             for index, item in enumerate(items):
                 number += 1
                 source = f"{page_url}#/{mapping.items_field}/{index}"
-                yield _item(
-                    partner, location, page_url, source, number, item, mapping, allowed_audio_hosts
-                )
+                try:
+                    yield _item(
+                        partner, location, page_url, source, number, item, mapping,
+                        allowed_audio_hosts,
+                    )  # fmt: skip
+                except Exception as exc:  # noqa: BLE001 - one item is invalid, the feed goes on
+                    yield InvalidRecord(
+                        partner=partner,
+                        track_id=f"#item-{number}",
+                        source=source,
+                        message=f"item cannot be read: {type(exc).__name__}: {exc}"[:500],
+                    )
 
 
 def _item(partner, location, page_url, source, number, item, mapping, allowed_audio_hosts):
@@ -82,6 +92,14 @@ def _item(partner, location, page_url, source, number, item, mapping, allowed_au
             source=source,
             message="a feed item must be a JSON object",
             raw=str(item)[:500],
+        )
+    found = problems(item)
+    if found:
+        return InvalidRecord(
+            partner=partner,
+            track_id=f"#item-{number}",
+            source=source,
+            message="; ".join(found),
         )
     record = to_record(item, mapping)
     audio = record.get("audio")
@@ -213,9 +231,9 @@ def _get_once(client, url: str, params: dict) -> tuple[str, object]:
     if response.status_code != 200:
         raise FeedError(f"{shown}: HTTP {response.status_code}")
     try:
-        return shown, response.json()
-    except ValueError as exc:
-        raise FeedError(f"{shown}: the page is not JSON ({exc})") from None
+        return shown, parse(response.text)
+    except RecordError as exc:
+        raise FeedError(f"{shown}: the page cannot be read: {exc}") from None
 
 
 def _wait(mapping: HttpMapping):

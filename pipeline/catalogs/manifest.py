@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Iterator
 
 from pipeline.catalogs.location import open_delivery
 from pipeline.catalogs.models import InvalidRecord, RawRecord
+from pipeline.catalogs.strict_json import MAX_RECORD_BYTES, RecordError, loads_record
 
 MANIFEST_NAME = "manifest.jsonl"
+BOM = "\ufeff".encode()
 
 
 def read(partner: str, location: str) -> Iterator[RawRecord | InvalidRecord]:
-    """One raw record per manifest line, or an invalid record for a line that is no object.
+    """One raw record per manifest line, or an invalid record naming `file:line` for a line
+    that cannot be one (see `strict_json`: not UTF-8, not a JSON object, duplicate keys,
+    NaN, huge numbers, deep nesting, over 1 MiB); a UTF-8 byte-order mark is skipped.
     `location` is the delivery folder (or `gs://` prefix) holding `manifest.jsonl`, or the
     manifest file (object) itself."""
     delivery = open_delivery(location, "manifest")
@@ -21,29 +23,30 @@ def read(partner: str, location: str) -> Iterator[RawRecord | InvalidRecord]:
     if not found:
         raise FileNotFoundError(f"{delivery.root}: no {MANIFEST_NAME}; nothing delivered?")
     manifest = found[0].location
-    with io.TextIOWrapper(delivery.open(manifest), encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, start=1):
+    with delivery.open(manifest) as lines:
+        number = 0
+        while True:
+            line = lines.readline(MAX_RECORD_BYTES + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+                while (rest := lines.readline(MAX_RECORD_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+            if number == 1:
+                line = line.removeprefix(BOM)
             if not line.strip():
                 continue
             source = f"{manifest}:{number}"
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
+                record = loads_record(line)
+            except RecordError as exc:
                 yield InvalidRecord(
                     partner=partner,
                     track_id=f"#line-{number}",
                     source=source,
-                    message=f"not JSON: {exc}",
-                    raw=line[:500],
-                )
-                continue
-            if not isinstance(record, dict):
-                yield InvalidRecord(
-                    partner=partner,
-                    track_id=f"#line-{number}",
-                    source=source,
-                    message="a manifest line must be a JSON object",
-                    raw=line[:500],
+                    message=str(exc),
+                    raw=line[:500].decode("utf-8", errors="replace"),
                 )
                 continue
             yield RawRecord(

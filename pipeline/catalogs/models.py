@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.licensing.model import License
 
@@ -35,17 +42,27 @@ class HashSum(BaseModel):
         return self
 
 
+# Identifiers end up in item keys, shard rows and file names: no control characters, ever.
+IDENTIFIER = r"^[^\s/:\x00-\x1f\x7f-\x9f]+$"
+TEXT = r"^[^\x00-\x1f\x7f-\x9f]*$"
+MAX_TEXT = 1000
+MAX_ARTISTS = 100
+
+
 class CatalogItem(BaseModel):
-    """One track as a partner delivered it; `audio` is resolved to an absolute location."""
+    """One track as a partner delivered it; `audio` is resolved to an absolute location.
+    Identifiers and names refuse control characters, and every text has a size cap."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     partner: str = Field(min_length=1)
-    track_id: str = Field(min_length=1, max_length=200, pattern=r"^[^\s/:]+$")
+    track_id: str = Field(min_length=1, max_length=200, pattern=IDENTIFIER)
     isrc: str | None = Field(default=None, pattern=r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
-    title: str = Field(min_length=1)
-    artists: list[str] = Field(min_length=1)
-    audio: str = Field(min_length=1)
+    title: str = Field(min_length=1, max_length=MAX_TEXT, pattern=TEXT)
+    artists: list[
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT, pattern=TEXT)]
+    ] = Field(min_length=1, max_length=MAX_ARTISTS)
+    audio: str = Field(min_length=1, max_length=4096, pattern=TEXT)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     hash_sum: HashSum | None = Field(
         default=None, description="another delivered checksum of the audio, checked on fetch"

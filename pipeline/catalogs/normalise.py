@@ -7,12 +7,13 @@ record is judged the same way whatever format it came in.
 from __future__ import annotations
 
 import posixpath
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from pipeline.catalogs.models import CatalogItem, InvalidRecord, RawRecord
+from pipeline.catalogs.models import IDENTIFIER, CatalogItem, InvalidRecord, RawRecord
 from pipeline.storage.base import validate_key
 
 
@@ -49,9 +50,11 @@ def _object_location(root: str, audio: str) -> str:
 
 
 def record_key(raw: RawRecord, seen: set[str]) -> str:
-    """The record's track id, made unique within the delivery (a repeat gets its line)."""
+    """The record's track id, made unique within the delivery (a repeat gets its line); one
+    that is no usable identifier is replaced by its line, so it never reaches a key."""
     value = raw.data.get("track_id")
-    track_id = str(value) if isinstance(value, str | int) and str(value) else f"#line-{raw.line}"
+    usable = isinstance(value, str | int) and not id_problem(str(value))
+    track_id = str(value) if usable else f"#line-{raw.line}"
     if f"{raw.partner}:{track_id}" in seen:
         track_id = f"{track_id}#line-{raw.line}"
     seen.add(f"{raw.partner}:{track_id}")
@@ -68,8 +71,12 @@ def normalise(
 
     if failed_expectations:
         return invalid("failed expectations: " + "; ".join(failed_expectations))
-    if track_id != raw.data.get("track_id"):
-        return invalid(f"track_id {raw.data.get('track_id')!r} is missing or repeated")
+    delivered = raw.data.get("track_id")
+    if track_id != delivered:
+        problem = id_problem(str(delivered)) if isinstance(delivered, str | int) else None
+        if delivered is None or delivered == "":
+            problem = "is missing"
+        return invalid(f"track_id {str(delivered)[:100]!r} {problem or 'is repeated'}")
     record = dict(raw.data)
     try:
         if isinstance(record.get("audio"), str):
@@ -77,6 +84,19 @@ def normalise(
         return CatalogItem.model_validate({**record, "partner": raw.partner, "source": raw.source})
     except (ValidationError, ValueError) as exc:
         return invalid(_short(exc))
+    except Exception as exc:  # noqa: BLE001 - one odd record is invalid, never the batch's end
+        return invalid(f"unreadable record: {type(exc).__name__}: {exc}"[:500])
+
+
+def id_problem(value: str) -> str | None:
+    """Why `value` cannot be a track id, or None."""
+    if not value:
+        return "is empty"
+    if len(value) > 200:
+        return f"is {len(value)} characters long (at most 200)"
+    if not re.fullmatch(IDENTIFIER, value):
+        return "holds whitespace, '/', ':' or control characters"
+    return None
 
 
 def _short(exc: Exception) -> str:

@@ -39,13 +39,13 @@ class Revocation(BaseModel):
 class License(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
     uses: list[Use] = Field(default_factory=list)
     territories: list[str] = Field(default_factory=lambda: ["Worldwide"])
     excluded_territories: list[str] = Field(default_factory=list)
     valid_from: date | None = None
     valid_until: date | None = None
-    attribution: str | None = None
+    attribution: str | None = Field(default=None, max_length=5000)
     evidence: Evidence | None = None
     tdm_opt_out: bool = False
     revoked: Revocation | None = None

@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import threading
 import tracemalloc
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -333,7 +334,10 @@ def test_ern43_recordings_deals_and_hashes(delivery_43, opened):
     assert one.data["hash_sum"] == {"algorithm": "md5", "value": md5_1}
     assert "sha256" not in one.data
     assert one.source.endswith("release.xml#/NewReleaseMessage/ResourceList/SoundRecording[1]")
+    message = root / "20260301100000000/release.xml"
+    evidence = {"uri": str(message), "sha256": hashlib.sha256(message.read_bytes()).hexdigest()}
     assert one.data["license"] == {
+        "evidence": evidence,
         "id": "LicenseRef-label-x-AI-2026",
         "uses": ["ai_generative_training", "ai_training", "commercial"],
         "territories": ["Worldwide"],
@@ -721,3 +725,70 @@ def test_an_empty_or_remote_delivery_stops_the_read(tmp_path):
         list(read("p", str(tmp_path), MAPPING))
     with pytest.raises(ValueError, match="local \\(file://\\) and gs:// deliveries only"):
         list(read("p", "https://host.example/ddex", MAPPING))
+
+
+def test_per_country_deals_with_the_same_terms_are_one_grant_over_their_union(tmp_path):
+    """A major label's shape: one deal per country plus a deal over many at once, all with
+    the same terms. Taking one group of them granted only its first country."""
+    import pycountry
+
+    from pipeline.licensing.decide import decide
+    from pipeline.licensing.model import License
+    from pipeline.licensing.policy import Policy
+
+    codes = sorted(c.alpha_2 for c in pycountry.countries)
+    per_country, streaming = codes[:42], codes[60:91]
+    root = tmp_path / "d"
+    md5, _ = audio(root, "x1.flac")
+    recordings = [ern4_recording("A1", "GBXYZ2600009", "Song", "P1", "resources/x1.flac", md5)]
+    releases = [ern4_release("Release", "R0", "5012345678900", ["A1"])]
+    deals = [ern4_deal(None, ["AIUse"], territories=[c], start="2026-01-01") for c in per_country]
+    deals.append(ern4_deal(None, ["AIUse"], territories=streaming, start="2026-01-01"))
+    deals.append(ern4_deal("SHORT", ["AIUse"], territories=["GB"], start="2026-01-01",
+                           end="2026-02-01", models=()))  # fmt: skip
+    (root / "m.xml").write_text(
+        ern4_message("43", recordings, releases, [("R0", deals)], {"P1": "Ana"})
+    )
+    [record] = read("major", str(root), MAPPING)
+    licence = record.data["license"]
+    assert set(licence["territories"]) == set(per_country) | set(streaming)
+    assert len(licence["territories"]) == len(set(licence["territories"]))
+    assert licence["uses"] == ["ai_generative_training", "ai_training", "commercial"]
+    assert "valid_until" not in licence, "the deal with other terms stayed apart"
+    for territory in ("GB", per_country[0], streaming[-1]):
+        policy = Policy(territories=[territory])
+        assert decide(License(**licence), policy, date(2026, 6, 1)).accepted, territory
+    assert not decide(
+        License(**licence), Policy(territories=[codes[-1]]), date(2026, 6, 1)
+    ).accepted
+
+
+def test_recordings_that_share_an_identifier_are_all_reported(tmp_path, opened):
+    """A DJ mix: two SoundRecordings with one ProprietaryId. The second used to overwrite
+    the first silently; now each is an invalid record naming both XML paths."""
+    root = tmp_path / "d"
+    md5, _ = audio(root, "x1.flac")
+    mix_id = '<ResourceId><ProprietaryId Namespace="DPID:X">MIX-1</ProprietaryId></ResourceId>'
+    recordings = [
+        ern4_recording(
+            ref, None, title, "P1", "resources/x1.flac", md5, edition=False, padding=mix_id
+        )  # fmt: skip
+        for ref, title in (("A1", "Intro"), ("A2", "Outro"))
+    ]
+    recordings.append(
+        ern4_recording("A3", "GBXYZ2600003", "Single", "P1", "resources/x1.flac", md5)
+    )
+    releases = [ern4_release("Release", "R0", "5012345678900", ["A1", "A2", "A3"])]
+    deals = [("R0", [ern4_deal(None, ["AIUse"], territories=["Worldwide"])])]
+    (root / "m.xml").write_text(ern4_message("43", recordings, releases, deals, {"P1": "Ana"}))
+    records = list(read("dj", str(root), MAPPING))
+    assert len(records) == 3, "every sound recording is one item or one invalid record"
+    invalid = [r for r in records if isinstance(r, InvalidRecord)]
+    assert len(invalid) == 2
+    for record in invalid:
+        assert "MIX-1" in record.message and "ambiguous" in record.message
+        assert "SoundRecording[1]" in record.message and "SoundRecording[2]" in record.message
+    assert {r.source.rsplit("/", 1)[-1] for r in invalid} == {"SoundRecording[1]",
+                                                                "SoundRecording[2]"}  # fmt: skip
+    [single] = [r for r in records if isinstance(r, RawRecord)]
+    assert single.data["track_id"] == "GBXYZ2600003"

@@ -1,0 +1,144 @@
+"""Nothing a partner sends stops a refresh: every bad record becomes METADATA_INVALID naming
+where it is, and the good records beside it are admitted. Driven through `corpus refresh`
+on a delivery folder, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+from pymongo import MongoClient
+
+from pipeline.audio import synth
+
+CORPUS = str(Path(sys.executable).with_name("corpus"))
+CC0 = {"id": "CC0-1.0"}
+KEYS = [("C", "major", 96), ("E", "minor", 128), ("G", "major", 110), ("D", "minor", 140)]
+
+
+def corpus(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CORPUS, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=900
+    )
+
+
+def tune(folder: Path, name: str, index: int) -> str:
+    key, scale, bpm = KEYS[index % len(KEYS)]
+    signal = synth.chord_progression(key, scale, bpm, 3.0, seed=index)
+    synth.write_audio(signal, 44100, folder / "audio" / name, "flac")
+    return f"audio/{name}"
+
+
+def record(folder: Path, track_id: str, index: int, **extra) -> dict:
+    return {
+        "track_id": track_id,
+        "title": f"Tune {index}",
+        "artists": [f"Artist {index}"],
+        "audio": tune(folder, f"{track_id}.flac", index),
+        "license": CC0,
+        **extra,
+    }
+
+
+def manifest_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
+    """(good track ids, bad track id or line -> what its message must say)."""
+    (folder / "audio").mkdir(parents=True)
+    good = [record(folder, f"M{i}", i) for i in range(2)]
+    line = json.dumps
+    base = json.dumps(record(folder, "BASE", 9))[1:-1]
+    lines: list[bytes] = [
+        b"\xef\xbb\xbf" + line(good[0]).encode(),  # a spreadsheet's byte-order mark: fine
+        ("{" + base + ', "deep": ' + "[" * 50_000 + "]" * 50_000 + "}").encode(),
+        ("{" + base + ', "n": ' + "7" * 5000 + "}").encode(),
+        ("{" + base + ', "title": "Other"}').encode(),  # the title twice
+        ("{" + base + ', "gain": NaN}').encode(),
+        ("{" + base + ', "peak": -Infinity}').encode(),
+        line(record(folder, "BAD\x00ID", 3)).encode(),
+        line(record(folder, "CTRL\x1bID", 3)).encode(),
+        line(record(folder, "LONG", 3, title="x" * 5000)).encode(),
+        ("{" + base + ', "notes": "caf\xe9"}').encode("latin-1"),  # not UTF-8
+        ("{" + base + ', "pad": "' + "x" * (1 << 20) + '"}').encode(),
+        line(good[1]).encode(),
+    ]
+    (folder / "manifest.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    bad = {
+        "#line-2": "nested more than",
+        "#line-3": "integer of 5000 digits",
+        "#line-4": "appears twice",
+        "#line-5": "NaN",
+        "#line-6": "-Infinity",
+        "#line-7": "control characters",
+        "#line-8": "control characters",
+        "LONG": "title",
+        "#line-10": "not UTF-8",
+        "#line-11": "exceeds",
+    }
+    return {"M0", "M1"}, bad
+
+
+def csv_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
+    (folder / "audio").mkdir(parents=True)
+    rows = [b"track_id,title,artists,audio,license_id"]
+    for i, track in enumerate(["C0", "C1"]):
+        rows.append(f"{track},Song {i},Singer {i},{tune(folder, track + '.flac', i + 2)},CC0-1.0"
+                    .encode())  # fmt: skip
+    audio = tune(folder, "x.flac", 3)
+    rows += [
+        f"BAD\x00C,Song,Singer,{audio},CC0-1.0".encode(),
+        f"LATIN,Caf\xe9,Singer,{audio},CC0-1.0".encode("latin-1"),
+        f"HUGE,{'y' * 20_000},Singer,{audio},CC0-1.0".encode(),
+    ]
+    (folder / "manifest.csv").write_bytes(b"\r\n".join(rows) + b"\r\n")
+    bad = {
+        "#line-3": "control characters",
+        "#manifest.csv:5": "not UTF-8",
+        "#manifest.csv:6": "20000 characters",
+    }
+    return {"C0", "C1"}, bad
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    expected = {}
+    for partner, build in (("hostile-jsonl", manifest_delivery), ("hostile-csv", csv_delivery)):
+        good, bad = build(root / partner)
+        expected[partner] = (good, bad)
+    partners = [
+        {"id": p, "name": p, "connector": connector, "location": p}
+        for p, connector in (("hostile-jsonl", "manifest"), ("hostile-csv", "csv"))
+    ]
+    (root / "partners.yaml").write_text(json.dumps({"partners": partners}))
+    return root, expected
+
+
+def test_every_bad_record_is_refused_and_every_good_one_admitted(hostile, corpus_env, mongo_uri):
+    root, expected = hostile
+    run = corpus("refresh", "--json", "--partners", str(root / "partners.yaml"))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    good = {f"{p}:{t}" for p, (ids, _) in expected.items() for t in ids}
+    bad = {f"{p}:{t}": why for p, (_, wrong) in expected.items() for t, why in wrong.items()}
+    assert result["accepted"] == len(good)
+    assert result["rejected"] == {"METADATA_INVALID": len(bad)}
+
+    store = corpus_env / "store"
+    manifest = json.loads((store / "versions" / result["version"] / "manifest.json").read_text())
+    files = [str(store / s["path"]) for s in manifest["shards"]]
+    keys = ds.dataset(files, format="parquet").to_table(columns=["item_key"]).column(0)
+    assert sorted(keys.to_pylist()) == sorted(good)
+
+    db = MongoClient(mongo_uri).get_default_database()
+    query = {"version": result["version"], "status": "rejected"}
+    refused = {d["item_key"]: d for d in db.decisions.find(query)}
+    assert set(refused) == set(bad)
+    for key, fragment in bad.items():
+        decision = refused[key]
+        assert decision["reasons"] == ["METADATA_INVALID"], key
+        assert fragment in " ".join(decision["messages"]), (key, decision["messages"])
+        assert decision["source"].rsplit(":", 1)[-1].isdigit(), decision["source"]
