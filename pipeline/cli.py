@@ -8,14 +8,45 @@ from datetime import date
 from pathlib import Path
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from pipeline.config import Settings
 
 console = Console(stderr=True)
-out = Console(soft_wrap=True)
+
+
+def _stdout() -> Console:
+    """Results go here. Piped into another program, output is never cut to 80 columns."""
+    result = Console(soft_wrap=True)
+    if not result.is_terminal:
+        result.width = PIPED_WIDTH
+    return result
+
+
+PIPED_WIDTH = 10_000
+out = _stdout()
+
+
+def _print_table(table: Table, *identifiers: int) -> None:
+    """Identifier columns (versions, item keys, partners) are never folded or cut: they keep
+    their full width, and the other columns wrap around them down to their header's width.
+    A terminal too narrow even for that gets the table at the width it needs (its lines then
+    wrap on screen) rather than a table with cut identifiers."""
+    for index, column in enumerate(table.columns):
+        header = cell_len(Text.from_markup(str(column.header)).plain)
+        if index in identifiers:
+            cells = [cell_len(Text.from_markup(str(c)).plain) for c in column.cells]
+            column.no_wrap = True
+            column.min_width = max([header, *cells])
+        else:
+            column.min_width = max(column.min_width or 0, header)
+    needed = Measurement.get(out, out.options, table).minimum
+    out.print(table, width=max(out.width, needed))
 
 
 def _fail(message: str) -> None:
@@ -146,7 +177,7 @@ def _print_summary(result: dict, connectors: dict[str, str] | None = None) -> No
     table.add_row("shards in", result["manifest"].rsplit("/versions/", 1)[0] + "/shards/")
     if "seconds" in result:
         table.add_row("seconds", str(result["seconds"]))
-    out.print(table)
+    _print_table(table, 0, 1)
     out.print(f"Manifest: {result['manifest']}", soft_wrap=True)
     for partner, page in (result.get("validation") or {}).items():
         out.print(f"Metadata validation ({partner}): {page}", soft_wrap=True)
@@ -196,7 +227,7 @@ def versions(as_json: bool) -> None:
             row["parent"] or "",
             f"[red]{row['withdrawn_by']}[/red]" if row["withdrawn_by"] else "",
         )
-    out.print(table)
+    _print_table(table, 0, 5, 6)
 
 
 @main.command()
@@ -225,7 +256,7 @@ def deliveries(partner: str | None, as_json: bool) -> None:
             str(row["refused_at_licence"]),
             row["digest"][:12] + same,
         )
-    out.print(table)
+    _print_table(table, 1, 2)
 
 
 @main.command()

@@ -56,7 +56,17 @@ TRACKS: list[tuple] = [
     ("DL009", "Glasshouse", "Mina Cho", "A", "major", 124, "mp3", _cc_by("Mina Cho"), None),
     ("DL010", "North Window", "Mina Cho", "E", "major", 104, "flac", CONTRACT, None),
     ("DL011", "Kite Season", "Ana Sol", "C#", "minor", 116, "wav", CONTRACT, None),
-    ("DL012", "Fog Bank", "Kofi Mensah", "F#", "minor", 132, "flac", CONTRACT, None),
+    (
+        "DL012",
+        "Fog Bank",
+        "Kofi Mensah",
+        "F#",
+        "minor",
+        132,
+        "flac",
+        {**CONTRACT, "evidence": {"uri": "https://contracts.demo-label.example/AI2026.pdf"}},
+        None,
+    ),
     (
         "DL013",
         "Borrowed Light",
@@ -372,6 +382,10 @@ FEED_CONTRACT = {
     "valid_from": "2025-01-01",
     "valid_until": "2030-12-31",
     "attribution": "Demo Feed Label, licensed for AI training under contract AI2026",
+    "evidence": {
+        "uri": "https://contracts.demo-feed.example/AI2026.pdf",
+        "sha256": hashlib.sha256(b"demo feed contract AI2026").hexdigest(),
+    },
 }
 # (track_id, title, artist, key, scale, bpm, format, licence, fault) of the feed partner.
 # A shared tonic at a nearby tempo can fingerprint as the same recording (C minor at 106
@@ -479,6 +493,7 @@ def expected_outcomes(policy: str = "strict") -> dict[str, list[str]]:
         "malformed": "METADATA_INVALID",
     }
     by_track = {
+        "DL012": ["NO_EVIDENCE"],
         "DL013": ["USE_NOT_GRANTED"],
         "DL014": ["EXPIRED"],
         "DL015": ["USE_NOT_GRANTED"],

@@ -100,7 +100,8 @@ def write_csv_delivery(
     folder: Path, tracks: list[Track], partner_id: str = "demo-csv", name: str = "Demo CSV Label"
 ) -> DemoDelivery:
     """A CSV manifest with partner-specific headers: CC BY, a contract granting AI training,
-    a contract granting only inference (refused), and, from the 4th row on, TDM opt-outs."""
+    a contract granting only inference (refused), and, from the 4th row on, TDM opt-outs.
+    Contracts name their document and its sha256."""
     if len(tracks) < 3:
         raise ValueError("give at least 3 tracks")
     folder.mkdir(parents=True, exist_ok=True)
@@ -137,6 +138,8 @@ def write_csv_delivery(
         "Until",
         "Credit",
         "No TDM",
+        "Contract",
+        "Contract SHA-256",
     ]
     expected = {}
     with (folder / "catalog.csv").open("w", encoding="utf-8", newline="") as out:
@@ -149,6 +152,10 @@ def write_csv_delivery(
             target = Path("audio") / f"{track_id}{Path(source).suffix.lower()}"
             shutil.copyfile(source, folder / target)
             credit = f"{title} by {artist}, CC BY 4.0" if licence.startswith("CC-BY") else ""
+            document = sha = ""
+            if licence.startswith("LicenseRef-"):
+                document = f"https://contracts.{partner_id}.example/{licence}.pdf"
+                sha = hashlib.sha256(f"demo contract {licence}".encode()).hexdigest()
             writer.writerow(
                 [
                     track_id,
@@ -161,6 +168,8 @@ def write_csv_delivery(
                     until,
                     credit,
                     no_tdm,
+                    document,
+                    sha,
                 ]
             )
             expected[f"{partner_id}:{track_id}"] = reasons
@@ -183,6 +192,8 @@ def write_csv_delivery(
                 "valid_until": "Until",
                 "attribution": "Credit",
                 "tdm_opt_out": "No TDM",
+                "evidence_uri": "Contract",
+                "evidence_sha256": "Contract SHA-256",
             },
         },
     }

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     AUDIO_SILENT = "AUDIO_SILENT"
     AUDIO_CLIPPED = "AUDIO_CLIPPED"
     AUDIO_LOW_BANDWIDTH = "AUDIO_LOW_BANDWIDTH"
+    AUDIO_OUT_OF_RANGE = "AUDIO_OUT_OF_RANGE"
     DUPLICATE = "DUPLICATE"
 
     @property
@@ -39,7 +40,8 @@ MEANINGS: dict[Reason, str] = {
     Reason.EXPIRED: "the licence ended before the run's logical date",
     Reason.REVOKED: "the owner or partner revoked the licence",
     Reason.TDM_OPT_OUT: "the owner opted out of text and data mining",
-    Reason.NO_EVIDENCE: "the policy requires a licence document and none was given",
+    Reason.NO_EVIDENCE: "the policy requires a licence document and none was given (by default "
+    "a contract needs one, with its sha256)",
     Reason.METADATA_INVALID: "the catalog record is malformed or incomplete",
     Reason.AUDIO_MISSING: "the audio file named by the record does not exist",
     Reason.AUDIO_CHECKSUM_MISMATCH: "the audio file's sha256 or hash sum differs from the record's",
@@ -50,5 +52,6 @@ MEANINGS: dict[Reason, str] = {
     Reason.AUDIO_SILENT: "the audio is (nearly) silent",
     Reason.AUDIO_CLIPPED: "the audio clips too often",
     Reason.AUDIO_LOW_BANDWIDTH: "the audio has too little high-frequency content",
+    Reason.AUDIO_OUT_OF_RANGE: "decoded samples sit far beyond full scale (a broken float file)",
     Reason.DUPLICATE: "the same recording is already in the corpus",
 }

@@ -34,6 +34,11 @@ BANDWIDTH_RANGE_DB = 80.0
 BANDWIDTH_MAX_FRAMES = 2000
 BANDWIDTH_BLOCK = 128
 
+# Decoded float audio may exceed full scale a little (inter-sample overs, hot masters); far
+# beyond it, samples are broken data (a float WAV of values near 1e30 is finite but no audio).
+OUT_OF_RANGE_DBFS = 24.0
+OUT_OF_RANGE_AMPLITUDE = 10 ** (OUT_OF_RANGE_DBFS / 20)
+
 MEASURES = (
     "duration_s",
     "sample_rate_hz",
@@ -54,6 +59,9 @@ def measure(audio: DecodedAudio, silence_dbfs: float = DEFAULT_SILENCE_DBFS) -> 
     `silence_dbfs` is the policy's `silence_threshold_dbfs`; it is recorded with the measures
     because the silence ratio means nothing without it."""
     channels = np.asarray(audio.samples[:, : max(1, min(audio.channels, 2))], dtype=np.float32)
+    peak = float(np.max(np.abs(channels))) if channels.size else 0.0
+    if peak > OUT_OF_RANGE_AMPLITUDE:
+        channels = channels.astype(np.float64)  # squares of ~1e30 overflow float32
     frames, tail = _frames(channels)
     energy = _energy(frames, tail)
     rms = np.sqrt(energy / _lengths(len(frames), len(tail))[:, None])
@@ -63,7 +71,7 @@ def measure(audio: DecodedAudio, silence_dbfs: float = DEFAULT_SILENCE_DBFS) -> 
         "duration_s": float(audio.duration_s),
         "sample_rate_hz": float(audio.sample_rate),
         "channels": int(audio.channels),
-        "peak_dbfs": _db(float(np.max(np.abs(channels))) if size else 0.0),
+        "peak_dbfs": _db(peak),
         "rms_dbfs": _db(math.sqrt(float(energy.sum()) / size) if size else 0.0),
         "silence_ratio": float(1.0 - loud.mean()) if loud.size else 1.0,
         "silence_threshold_dbfs": float(silence_dbfs),
@@ -89,6 +97,12 @@ def gate(measures: Mapping, thresholds) -> list[tuple[Reason, str]]:
     t, m = thresholds, measures
     rate, bandwidth = m["sample_rate_hz"], m["bandwidth_hz"]
     checks = [
+        (
+            m["peak_dbfs"] is not None and m["peak_dbfs"] > OUT_OF_RANGE_DBFS,
+            Reason.AUDIO_OUT_OF_RANGE,
+            f"decoded samples peak at {m['peak_dbfs'] or 0:+.1f} dBFS, beyond "
+            f"{OUT_OF_RANGE_DBFS:+g} dBFS: broken sample values",
+        ),
         (
             m["duration_s"] < t.min_duration_s,
             Reason.AUDIO_TOO_SHORT,

@@ -231,7 +231,7 @@ def _get_once(client, url: str, params: dict) -> tuple[str, object]:
     if response.status_code != 200:
         raise FeedError(f"{shown}: HTTP {response.status_code}")
     try:
-        return shown, parse(response.text)
+        return shown, parse(response.text, max_depth=None)
     except RecordError as exc:
         raise FeedError(f"{shown}: the page cannot be read: {exc}") from None
 

@@ -49,12 +49,16 @@ def loads_record(text: str | bytes) -> dict:
     return value
 
 
-def parse(text: str) -> object:
+def parse(text: str, max_depth: int | None = MAX_DEPTH) -> object:
     """JSON whose duplicate keys, NaN/Infinity and out-of-range integers are `Unreadable`
     markers (so one bad item does not spoil a page of them); RecordError when the text as a
-    whole is not JSON or nests too deep."""
-    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
-        raise RecordError(f"nested more than {MAX_DEPTH} levels deep")
+    whole is not JSON or nests deeper than `max_depth` (None: as deep as the parser can)."""
+    if (
+        max_depth is not None
+        and text.count("[") + text.count("{") > max_depth
+        and _depth(text) > max_depth
+    ):
+        raise RecordError(f"nested more than {max_depth} levels deep")
     try:
         return json.loads(
             text, object_pairs_hook=_unique_keys, parse_constant=_constant, parse_int=_integer
@@ -66,16 +70,18 @@ def parse(text: str) -> object:
 
 
 def problems(value: object) -> list[str]:
-    """What is `Unreadable` anywhere inside `value`."""
-    found, pending = [], [value]
+    """What is `Unreadable` anywhere inside `value`, and whether it nests too deep."""
+    found, pending = [], [(value, 0)]
     while pending:
-        node = pending.pop()
+        node, depth = pending.pop()
         if isinstance(node, Unreadable):
             found.append(node.why)
+        elif isinstance(node, dict | list) and depth >= MAX_DEPTH:
+            found.append(f"nested more than {MAX_DEPTH} levels deep")
         elif isinstance(node, dict):
-            pending.extend(node.values())
+            pending.extend((child, depth + 1) for child in node.values())
         elif isinstance(node, list):
-            pending.extend(node)
+            pending.extend((child, depth + 1) for child in node)
     return sorted(set(found))
 
 

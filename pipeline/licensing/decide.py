@@ -68,6 +68,12 @@ def decide(licence: License, policy: Policy, as_of: date) -> Decision:
         found[Reason.TDM_OPT_OUT] = "the rights holder opted out of text and data mining"
     if policy.require_evidence and licence.evidence is None:
         found[Reason.NO_EVIDENCE] = "the policy requires a licence document (evidence)"
+    elif policy.require_contract_evidence and licence_family(licence.id) == "contract":
+        if licence.evidence is None or licence.evidence.sha256 is None:
+            found[Reason.NO_EVIDENCE] = (
+                f"contract {licence.id} comes without its licence document "
+                "(evidence uri and sha256), so no admitted row could be proved to it"
+            )
     reasons = sorted(found)
     return Decision(not reasons, reasons, [f"{r}: {found[r]}" for r in reasons])
 

@@ -104,7 +104,14 @@ class Policy(BaseModel):
         description="training territories a grant must cover (ISO 3166-1 alpha-2 or Worldwide)",
     )
     allow: AllowedFamilies = Field(default_factory=AllowedFamilies)
-    require_evidence: bool = False
+    require_evidence: bool = Field(
+        default=False, description="every licence needs an evidence document (uri)"
+    )
+    require_contract_evidence: bool = Field(
+        default=True,
+        description="a contract (LicenseRef) needs its licence document: evidence uri and "
+        "sha256; Creative Commons and public-domain marks need none (their text is public)",
+    )
     min_validity_days: int = Field(
         default=0, ge=0, description="days a licence must still run after the logical date"
     )

@@ -45,6 +45,17 @@ def record(folder: Path, track_id: str, index: int, **extra) -> dict:
     }
 
 
+def hot_float_wav(folder: Path) -> dict:
+    """A float WAV whose samples sit near 1e30: finite, decodable, and no audio at all."""
+    import numpy as np
+    import soundfile
+
+    samples = synth.chord_progression("A", "minor", 120, 3.0) * 1e30
+    soundfile.write(folder / "audio" / "hot.wav", samples.astype(np.float32), 44100, "FLOAT")
+    return {"track_id": "HOT", "title": "Hot", "artists": ["Hot"], "audio": "audio/hot.wav",
+            "license": CC0}  # fmt: skip
+
+
 def manifest_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
     """(good track ids, bad track id or line -> what its message must say)."""
     (folder / "audio").mkdir(parents=True)
@@ -64,6 +75,7 @@ def manifest_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
         ("{" + base + ', "notes": "caf\xe9"}').encode("latin-1"),  # not UTF-8
         ("{" + base + ', "pad": "' + "x" * (1 << 20) + '"}').encode(),
         line(good[1]).encode(),
+        line(hot_float_wav(folder)).encode(),
     ]
     (folder / "manifest.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     bad = {
@@ -125,7 +137,7 @@ def test_every_bad_record_is_refused_and_every_good_one_admitted(hostile, corpus
     good = {f"{p}:{t}" for p, (ids, _) in expected.items() for t in ids}
     bad = {f"{p}:{t}": why for p, (_, wrong) in expected.items() for t, why in wrong.items()}
     assert result["accepted"] == len(good)
-    assert result["rejected"] == {"METADATA_INVALID": len(bad)}
+    assert result["rejected"] == {"METADATA_INVALID": len(bad), "AUDIO_OUT_OF_RANGE": 1}
 
     store = corpus_env / "store"
     manifest = json.loads((store / "versions" / result["version"] / "manifest.json").read_text())
@@ -136,6 +148,8 @@ def test_every_bad_record_is_refused_and_every_good_one_admitted(hostile, corpus
     db = MongoClient(mongo_uri).get_default_database()
     query = {"version": result["version"], "status": "rejected"}
     refused = {d["item_key"]: d for d in db.decisions.find(query)}
+    hot = refused.pop("hostile-jsonl:HOT")
+    assert hot["reasons"] == ["AUDIO_OUT_OF_RANGE"] and hot["quality"]["peak_dbfs"] > 500
     assert set(refused) == set(bad)
     for key, fragment in bad.items():
         decision = refused[key]

@@ -26,6 +26,7 @@ class Feed:
 
     def __init__(self):
         self.pages: list[list[dict]] = []
+        self.raw: dict[int, str] = {}
         self.failures: dict[int, list[tuple[int, dict]]] = {}
         self.ok = Counter()
         self.log: list[tuple[str, str, float]] = []
@@ -64,6 +65,8 @@ class Feed:
             index = int(query["page"][0]) - 1
         else:
             index = int(query.get("cursor", ["0"])[0])
+        if index in self.raw:
+            return self.send(handler, 200, self.raw[index])
         pending = self.failures.get(index)
         if pending:
             status, headers = pending.pop(0)
@@ -90,7 +93,7 @@ class Feed:
 
     @staticmethod
     def send(handler, status, body, headers=None):
-        data = json.dumps(body).encode()
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
         handler.send_response(status)
         for key, value in (headers or {}).items():
             handler.send_header(key, value)
@@ -269,3 +272,37 @@ def test_fetch_reads_gs_audio_through_the_object_store(gcs_uri):
     with pytest.raises(FetchError) as too_big:
         fetch(location, None, 100, [bucket])
     assert too_big.value.reason == Reason.AUDIO_UNDECODABLE
+
+
+def test_an_unreadable_item_is_invalid_and_the_rest_of_the_page_is_read(feed, monkeypatch):
+    monkeypatch.setenv("FEED_TOKEN", TOKEN)
+
+    def item(i: int, extra: str) -> str:
+        return json.dumps(feed.item(i))[:-1] + ", " + extra + "}"
+
+    bad = [
+        item(1, '"id": "T1-again"'),
+        item(2, '"gain": NaN'),
+        item(3, '"plays": ' + "9" * 40),
+        item(4, '"deep": ' + "[" * 40 + "]" * 40),
+    ]
+    items = [json.dumps(feed.item(0)), *bad, json.dumps(feed.item(5))]
+    feed.raw = {0: '{"items": [' + ", ".join(items) + '], "next_cursor": null}'}
+    partner = Partner(
+        id="feed",
+        name="Feed",
+        connector="http",
+        location=f"{feed.base}/feed",
+        credentials={"env": "FEED_TOKEN"},
+        allowed_audio_hosts=["127.0.0.1"],
+        mapping={"fields": FIELDS, "pagination": {"style": "cursor"}},
+    )
+    records, _ = read_delivery(partner)
+    assert [r.track_id for r in records if isinstance(r, CatalogItem)] == ["T0", "T5"]
+    invalid = [r for r in records if isinstance(r, InvalidRecord)]
+    assert [r.source.rsplit("#", 1)[1] for r in invalid] == [f"/items/{i}" for i in range(1, 5)]
+    messages = [r.message for r in invalid]
+    for message, fragment in zip(
+        messages, ["appears twice", "NaN", "40 digits", "nested more than"], strict=True
+    ):
+        assert fragment in message, messages

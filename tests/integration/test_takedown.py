@@ -144,7 +144,7 @@ def test_revoke_takedown_and_the_story_in_the_event_log(corpus_env, mongo_uri):
 
     horizon = run_takedown(settings, as_of=date(2026, 11, 28), run_id="daily-2", horizon_days=3000)
     lapsing = db.decisions.find({"version": horizon["version"], "stage": "takedown"})
-    assert {d["track_id"] for d in lapsing} == {"DL010", "DL011", "DL012", "DF02"}
+    assert {d["track_id"] for d in lapsing} == {"DL010", "DL011", "DF02"}
     assert later["version"] in horizon["withdrawn"]
 
     corpus(

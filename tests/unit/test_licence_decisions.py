@@ -14,7 +14,14 @@ from pipeline.reasons import Reason as R
 
 D = date(2026, 6, 15)
 WORLD = {"territories": ["Worldwide"]}
-CONTRACT = {"id": "LicenseRef-acme-C42", "uses": ["ai_training", "commercial"], **WORLD}
+DOCUMENT = {"uri": "https://contracts.acme.example/C42.pdf", "sha256": "ab" * 32}
+CONTRACT = {
+    "id": "LicenseRef-acme-C42",
+    "uses": ["ai_training", "commercial"],
+    **WORLD,
+    "evidence": DOCUMENT,
+}
+BARE_CONTRACT = {k: v for k, v in CONTRACT.items() if k != "evidence"}
 SA = {"allow": AllowedFamilies(share_alike=True)}
 NC = {"allow": AllowedFamilies(non_commercial=True), "purpose": "non_commercial"}
 ND = {"allow": AllowedFamilies(no_derivatives=True)}
@@ -220,10 +227,32 @@ CASES = [
     ),
     ("tdm opt-out", {"id": "CC-BY-4.0", "tdm_opt_out": True}, {}, D, [R.TDM_OPT_OUT]),
     ("tdm opt-out on cc0", {"id": "CC0-1.0", "tdm_opt_out": True}, {}, D, [R.TDM_OPT_OUT]),
-    ("evidence required, missing", CONTRACT, {"require_evidence": True}, D, [R.NO_EVIDENCE]),
+    (
+        "evidence required, missing",
+        {"id": "CC0-1.0"},
+        {"require_evidence": True},
+        D,
+        [R.NO_EVIDENCE],
+    ),  # fmt: skip
+    ("contract without its document", BARE_CONTRACT, {}, D, [R.NO_EVIDENCE]),
+    (
+        "contract document without its sha256",
+        {**CONTRACT, "evidence": {"uri": DOCUMENT["uri"]}},
+        {},
+        D,
+        [R.NO_EVIDENCE],
+    ),
+    (
+        "contract document not required",
+        BARE_CONTRACT,
+        {"require_contract_evidence": False},
+        D,
+        [],
+    ),  # fmt: skip
+    ("cc by needs no document", {"id": "CC-BY-4.0"}, {}, D, []),
     (
         "evidence required, given",
-        {**CONTRACT, "evidence": {"uri": "s3://c/42.pdf"}},
+        {"id": "CC-BY-4.0", "evidence": {"uri": "s3://c/42.pdf"}},
         {"require_evidence": True},
         D,
         [],
@@ -245,7 +274,7 @@ CASES = [
     (
         "everything wrong",
         {
-            **CONTRACT,
+            **BARE_CONTRACT,
             "uses": [],
             "valid_until": date(2026, 1, 1),
             "territories": ["US"],
