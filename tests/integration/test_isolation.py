@@ -1,7 +1,8 @@
 """A crash, a hang or a hostile file costs one item, never the batch or the caller.
 
-Workers are real processes started with "spawn", so the worker functions below live at module
-level (the children import them by name) and import Essentia only when they need it.
+Workers are real processes (`python -m pipeline.audio.worker`), so the worker functions below
+live at module level (the children import them by name) and import Essentia only when they
+need it.
 """
 
 from __future__ import annotations
