@@ -91,7 +91,8 @@ COLLECTIONS: tuple[Collection, ...] = (
         "partner:track_id",
         "each track's current state, as of the latest committed version: status, licence, "
         "fetch checksum, descriptor set, shard and row, every version that holds it; "
-        "`current` is false once a track is no longer in the latest version",
+        "`version` is the latest version that changed it (an unchanged item is not "
+        "rewritten); `current` is false once a track is no longer in the latest version",
         ("partner", "track_id", "status", "version", "current", "updated_at"),
         {
             "current": {"bsonType": "bool"},

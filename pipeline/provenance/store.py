@@ -10,6 +10,8 @@ as `config_json`, so no `$` or dotted key from outside reaches MongoDB.
 from __future__ import annotations
 
 import getpass
+import hashlib
+import json
 import os
 from collections import Counter
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ from typing import Any
 
 from pymongo import MongoClient, UpdateOne
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from pipeline.config import Settings
 from pipeline.provenance.collections import ensure_collections
@@ -25,6 +28,10 @@ from pipeline.provenance.embedded import ensure_server
 DEFAULT_DB = "corpus"
 LAPSED = ["REVOKED", "EXPIRED"]
 # What an item's current state (the `items` collection) keeps from its latest decision.
+BATCH = 1000
+# Item fields that name the run which judged it: an item is unchanged when all but these are.
+PER_RUN = ("version", "as_of", "delivery")
+DUPLICATE_KEY = 11000
 ITEM_FIELDS = (
     "partner",
     "track_id",
@@ -72,6 +79,11 @@ def current_actor() -> str:
         return f"user:{getpass.getuser()}"
     except (KeyError, OSError):
         return "user:unknown"
+
+
+def _state_hash(state: dict) -> str:
+    text = json.dumps(state, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _now() -> datetime:
@@ -170,36 +182,56 @@ class Provenance:
 
     def update_items(self, version: str) -> int:
         """Bring the items' current state to `version`, when it is the latest committed one
-        (a late re-run of an older commit must not roll the state back)."""
+        (a late re-run of an older commit must not roll the state back). Only what changed
+        is written: an item whose state (apart from the run that judged it) is the same as
+        recorded costs no write, unless a shard of `version` holds it (`in_versions` grows).
+        Returns the number of items written."""
         if self.latest_committed() != version:
             return 0
         rows = {}
         for shard in self.db.shards.find({"versions": version}, {"items": 1}):
             for row, key in enumerate(shard.get("items", [])):
                 rows[key] = (shard["_id"], row)
+        known = {
+            doc["_id"]: (doc.get("state_hash"), doc.get("current"))
+            for doc in self.db.items.find({}, {"state_hash": 1, "current": 1})
+        }
         now = _now()
-        ops, count = [], 0
+        ops, count, seen = [], 0, set()
         fields = {f: 1 for f in (*ITEM_FIELDS, "item_key")}
         for doc in self.db.decisions.find({"version": version}, fields):
-            shard, row = rows.get(doc["item_key"], (None, None))
-            state = {k: doc.get(k) for k in ITEM_FIELDS if k in doc}
+            key = doc["item_key"]
+            seen.add(key)
+            shard, row = rows.get(key, (None, None))
+            state = {k: doc.get(k) for k in ITEM_FIELDS if k in doc and k not in PER_RUN}
+            state.update(shard=shard, row=row, current=True)
+            digest = _state_hash(state)
+            if known.get(key) == (digest, True) and shard is None:
+                continue
+            run = {k: doc[k] for k in PER_RUN if k in doc}
             update: dict = {
-                "$set": {**state, "shard": shard, "row": row, "current": True, "updated_at": now},
+                "$set": {**state, **run, "state_hash": digest, "updated_at": now},
                 "$setOnInsert": {"first_version": version},
             }
             if shard:
                 update["$addToSet"] = {"in_versions": version}
-            ops.append(UpdateOne({"_id": doc["item_key"]}, update, upsert=True))
-            if len(ops) == 1000:
+            ops.append(UpdateOne({"_id": key}, update, upsert=True))
+            if len(ops) == BATCH:
                 self.db.items.bulk_write(ops, ordered=False)
                 count, ops = count + len(ops), []
         if ops:
             self.db.items.bulk_write(ops, ordered=False)
-        self.db.items.update_many(
-            {"version": {"$ne": version}, "current": True},
-            {"$set": {"current": False, "shard": None, "row": None, "updated_at": now}},
-        )
-        return count + len(ops)
+            count += len(ops)
+        gone = [key for key, (_, current) in known.items() if current and key not in seen]
+        for start in range(0, len(gone), BATCH):
+            self.db.items.update_many(
+                {"_id": {"$in": gone[start : start + BATCH]}},
+                {
+                    "$set": {"current": False, "shard": None, "row": None, "updated_at": now},
+                    "$unset": {"state_hash": ""},
+                },
+            )
+        return count + len(gone)
 
     def item(self, key: str) -> dict | None:
         """An item's current state by `partner:track_id`, or by ISRC (the latest seen)."""
@@ -261,6 +293,28 @@ class Provenance:
             for doc in docs
         ]
         self.db.decisions.bulk_write(ops, ordered=False)
+
+    def insert_decisions(self, docs: list[dict]) -> None:
+        """Write the decision records of a plan that starts clean: plain inserts in batches,
+        which the embedded store takes about six times faster than upserts. A record that
+        is there already (a concurrent re-run of the same plan) is overwritten instead."""
+        now = _now()
+        for start in range(0, len(docs), BATCH):
+            batch = [
+                {
+                    **{k: v for k, v in doc.items() if k != "_id"},
+                    "_id": f"{doc['version']}/{doc['item_key']}",
+                    "updated_at": now,
+                }
+                for doc in docs[start : start + BATCH]
+            ]
+            try:
+                self.db.decisions.insert_many(batch, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                self.upsert_decisions([batch[e["index"]] for e in errors])
 
     def forget_decisions(self, version: str) -> None:
         """Drop what an interrupted, never-finished plan of `version` wrote, so its re-run

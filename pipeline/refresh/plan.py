@@ -122,7 +122,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             doc["batch"] = index // settings.batch_size
         batch_count = -(-len(to_analyse) // settings.batch_size)
         prov.forget_decisions(version)
-        prov.upsert_decisions(docs)
+        prov.insert_decisions(docs)
         prov.record_deliveries(deliveries)
         prov.upsert_version(
             version,
