@@ -18,6 +18,7 @@ from pipeline.audio import synth
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
 CC0 = {"id": "CC0-1.0"}
+CONTRACT_WITHOUT_DOCUMENT = {"id": "LicenseRef-hostile-C1", "uses": ["ai_training", "commercial"]}
 KEYS = [("C", "major", 96), ("E", "minor", 128), ("G", "major", 110), ("D", "minor", 140)]
 
 
@@ -76,6 +77,7 @@ def manifest_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
         ("{" + base + ', "pad": "' + "x" * (1 << 20) + '"}').encode(),
         line(good[1]).encode(),
         line(hot_float_wav(folder)).encode(),
+        line(record(folder, "NOEV", 3, license=CONTRACT_WITHOUT_DOCUMENT)).encode(),
     ]
     (folder / "manifest.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     bad = {
@@ -114,30 +116,81 @@ def csv_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
     return {"C0", "C1"}, bad
 
 
+def ddex_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
+    """A label's ERN 4.3 message: one recording granted through a deal per country (GB among
+    them) plus one deal over many, and a DJ mix whose two recordings share an identifier."""
+    import hashlib
+
+    from tests.unit.test_ddex import ern4_deal, ern4_message, ern4_recording, ern4_release
+
+    (folder / "resources").mkdir(parents=True)
+    signal = synth.chord_progression("B", "minor", 150, 3.0, seed=7)
+    flac = synth.write_audio(signal, 44100, folder / "resources" / "x1.flac", "flac")
+    md5 = hashlib.md5(flac.read_bytes()).hexdigest()
+    mix = '<ResourceId><ProprietaryId Namespace="DPID:X">MIX-1</ProprietaryId></ResourceId>'
+    recordings = [
+        ern4_recording("A1", "GBXYZ2600001", "Granted", "P1", "resources/x1.flac", md5),
+        *(
+            ern4_recording(
+                ref, None, ref, "P1", "resources/x1.flac", md5, edition=False, padding=mix
+            )  # fmt: skip
+            for ref in ("A2", "A3")
+        ),
+    ]
+    releases = [ern4_release("Release", "R0", "5012345678900", ["A1", "A2", "A3"])]
+    countries = ["AE", "AT", "BE", "CH", "DE", "DK", "ES", "FI", "FR", "GB", "IE", "IT", "NL"]
+    deals = [ern4_deal(None, ["AIUse"], territories=[c], start="2026-01-01") for c in countries]
+    deals.append(ern4_deal(None, ["AIUse"], territories=["NO", "SE", "PL"], start="2026-01-01"))
+    (folder / "m.xml").write_text(
+        ern4_message("43", recordings, releases, [("R0", deals)], {"P1": "Ana"})
+    )
+    path = "#m.xml/NewReleaseMessage/ResourceList/SoundRecording"
+    return {"GBXYZ2600001"}, {f"{path}[2]": "ambiguous", f"{path}[3]": "ambiguous"}
+
+
+DDEX_MAPPING = {
+    "use_types": {"AIUse": ["ai_training", "ai_generative_training"]},
+    "commercial_models": {"PayAsYouGoModel": ["commercial"]},
+}
+BUILDERS = {
+    "hostile-jsonl": ("manifest", manifest_delivery),
+    "hostile-csv": ("csv", csv_delivery),
+    "hostile-ddex": ("ddex", ddex_delivery),
+}
+
+
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
-    expected = {}
-    for partner, build in (("hostile-jsonl", manifest_delivery), ("hostile-csv", csv_delivery)):
-        good, bad = build(root / partner)
-        expected[partner] = (good, bad)
-    partners = [
-        {"id": p, "name": p, "connector": connector, "location": p}
-        for p, connector in (("hostile-jsonl", "manifest"), ("hostile-csv", "csv"))
-    ]
+    expected, partners = {}, []
+    for partner, (connector, build) in BUILDERS.items():
+        expected[partner] = build(root / partner)
+        entry = {"id": partner, "name": partner, "connector": connector, "location": partner}
+        if connector == "ddex":
+            entry["mapping"] = DDEX_MAPPING
+        partners.append(entry)
     (root / "partners.yaml").write_text(json.dumps({"partners": partners}))
+    # Training in GB only: a DDEX grant that kept only its first country would be refused.
+    (root / "policy.yaml").write_text(json.dumps({"territories": ["GB"]}))
     return root, expected
 
 
 def test_every_bad_record_is_refused_and_every_good_one_admitted(hostile, corpus_env, mongo_uri):
     root, expected = hostile
-    run = corpus("refresh", "--json", "--partners", str(root / "partners.yaml"))
+    run = corpus(
+        "refresh", "--json", "--as-of", "2026-06-01",
+        "--partners", str(root / "partners.yaml"), "--policy", str(root / "policy.yaml"),
+    )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     result = json.loads(run.stdout)
     good = {f"{p}:{t}" for p, (ids, _) in expected.items() for t in ids}
     bad = {f"{p}:{t}": why for p, (_, wrong) in expected.items() for t, why in wrong.items()}
     assert result["accepted"] == len(good)
-    assert result["rejected"] == {"METADATA_INVALID": len(bad), "AUDIO_OUT_OF_RANGE": 1}
+    assert result["rejected"] == {
+        "METADATA_INVALID": len(bad),
+        "AUDIO_OUT_OF_RANGE": 1,
+        "NO_EVIDENCE": 1,
+    }
 
     store = corpus_env / "store"
     manifest = json.loads((store / "versions" / result["version"] / "manifest.json").read_text())
@@ -150,9 +203,12 @@ def test_every_bad_record_is_refused_and_every_good_one_admitted(hostile, corpus
     refused = {d["item_key"]: d for d in db.decisions.find(query)}
     hot = refused.pop("hostile-jsonl:HOT")
     assert hot["reasons"] == ["AUDIO_OUT_OF_RANGE"] and hot["quality"]["peak_dbfs"] > 500
+    unproved = refused.pop("hostile-jsonl:NOEV")
+    assert unproved["reasons"] == ["NO_EVIDENCE"] and unproved["stage"] == "licence"
     assert set(refused) == set(bad)
     for key, fragment in bad.items():
         decision = refused[key]
         assert decision["reasons"] == ["METADATA_INVALID"], key
         assert fragment in " ".join(decision["messages"]), (key, decision["messages"])
-        assert decision["source"].rsplit(":", 1)[-1].isdigit(), decision["source"]
+        where = decision["source"]
+        assert where.rsplit(":", 1)[-1].isdigit() or "#/NewReleaseMessage/" in where, where
