@@ -285,7 +285,7 @@ def _print_history(h: dict) -> None:
     )
     current = h["current"]
     if current:
-        where = "in" if current.get("current") else "last seen in"
+        where = "since" if current.get("current") else "not in the latest version; last changed in"
         state = current["status"].upper() + (
             f" ({', '.join(current['reasons'])})" if current.get("reasons") else ""
         )

@@ -95,6 +95,9 @@ class _Child:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
             return
+        self.close()
+
+    def close(self) -> None:
         if self.sentinel is not None:
             os.close(self.sentinel)
             self.sentinel = None
@@ -122,6 +125,7 @@ def worker_main(fd: int) -> None:
     """Entry point of a worker process (`python -m pipeline.audio.worker FD`)."""
     from multiprocessing.connection import Connection
 
+    os.set_inheritable(fd, False)  # a decoder's own subprocesses must not hold it open
     conn = Connection(fd)
     path, payload = conn.recv()
     sys.path[:0] = [p for p in path if p not in sys.path]
@@ -191,6 +195,7 @@ def _kill(worker: _Worker) -> None:
     if worker.process.is_alive():
         worker.process.kill()
     worker.process.join(timeout=STOP_GRACE_S)
+    worker.process.close()
     worker.conn.close()
     worker.ready, worker.index = False, None
 

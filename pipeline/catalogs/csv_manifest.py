@@ -110,13 +110,13 @@ def _read_file(
                     _row_id(row, used, name, line),
                     source,
                     f"row has {len(row)} cells, the header has {len(header)}",
-                    raw=mapping.delimiter.join(row),
+                    raw=_printable(mapping.delimiter.join(row)),
                 )
                 continue
             cells = {field: row[index].strip() for field, index in used.items()}
             problem = _unreadable(row)
             if problem:
-                yield _invalid(partner, f"#{name}:{line}", source, problem)
+                yield _invalid(partner, _row_id(row, used, name, line), source, problem)
                 continue
             try:
                 record = to_record(cells, mapping.list_separator)
@@ -153,6 +153,11 @@ def to_record(cells: dict[str, str], separator: str) -> dict:
     if licence:
         record["license"] = licence
     return record
+
+
+def _printable(text: str) -> str:
+    """Undecodable bytes (kept as surrogates) shown as replacement characters."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _unreadable(row: list[str]) -> str | None:

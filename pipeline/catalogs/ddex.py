@@ -159,9 +159,8 @@ def read(
             if len(results) == 1:
                 state[track_id] = results[0]
                 continue
-            state.pop(track_id, None)
-            for result in results:
-                key = f"#{file.name}{result.source.partition('#')[2]}"
+            for index, result in enumerate(results):
+                key = track_id if index == 0 else f"#{file.name}{result.source.partition('#')[2]}"
                 state[key] = _invalid(partner, key, result.source, _ambiguous(track_id, results))
     for number, result in enumerate(state.values(), start=1):
         if isinstance(result, InvalidRecord):
@@ -558,8 +557,9 @@ def _licence(candidates: list[Term], message: Message) -> dict:
     """One licence per recording, as one grant of the message states it.
 
     Deals with the same terms (granted uses, which include the mapped commercial models;
-    exclusions; validity; CC or contract) that differ only in territory are one grant over
-    the union of their territories: labels send a deal per country. Deals whose terms differ
+    exclusions; validity; the CC licence, or a contract) that differ only in territory are
+    one grant over the union of their territories: labels send a deal per country. Deals
+    whose terms differ
     stay apart, and the broadest grant in force on the message date is taken, so the record
     never claims more than one deal grants. The message is the licence document: its
     location and sha256 are the evidence."""
@@ -570,7 +570,7 @@ def _licence(candidates: list[Term], message: Message) -> dict:
     for term in grants:
         key = (
             frozenset(term.uses),
-            term.cc,
+            term.licence_id if term.cc else None,
             tuple(term.excluded),
             term.valid_from,
             term.valid_until,

@@ -20,6 +20,9 @@ def read_delivery(partner: Partner):
     index = 0
     for record in records:
         if isinstance(record, InvalidRecord):
+            if record.key in seen:
+                unique = f"{record.track_id}#record-{len(items) + 1}"
+                record = record.model_copy(update={"track_id": unique})
             seen.add(record.key)
             items.append(record)
             continue

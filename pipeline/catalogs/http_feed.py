@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlparse
 from pipeline.audio.fetch import LOOPBACK, host_allowed
 from pipeline.catalogs.credentials import resolve_secret
 from pipeline.catalogs.models import InvalidRecord, RawRecord
+from pipeline.catalogs.normalise import usable_id
 from pipeline.catalogs.partners import Credentials, HttpMapping
 from pipeline.catalogs.strict_json import RecordError, parse, problems
 
@@ -94,10 +95,11 @@ def _item(partner, location, page_url, source, number, item, mapping, allowed_au
             raw=str(item)[:500],
         )
     found = problems(item)
+    named = usable_id(dig(item, mapping.fields.get("track_id", "track_id")))
     if found:
         return InvalidRecord(
             partner=partner,
-            track_id=f"#item-{number}",
+            track_id=named or f"#item-{number}",
             source=source,
             message="; ".join(found),
         )
@@ -108,7 +110,7 @@ def _item(partner, location, page_url, source, number, item, mapping, allowed_au
         if not host_allowed(audio, allowed_audio_hosts):
             return InvalidRecord(
                 partner=partner,
-                track_id=str(record.get("track_id") or f"#item-{number}"),
+                track_id=usable_id(record.get("track_id")) or f"#item-{number}",
                 source=source,
                 message=f"audio host {urlparse(audio).netloc!r} is not in allowed_audio_hosts",
                 raw=record,
@@ -181,6 +183,8 @@ def _pages(client, location: str, mapping: HttpMapping) -> Iterator[tuple[str, l
             page += 1
             continue
         following = dig(body, paging.next_field)
+        if problems(following):
+            raise FeedError(f"{page_url}: the next-page field cannot be read")
         if following in (MISSING, None, "", False):
             return
         if isinstance(following, str) and following.startswith(("http://", "https://", "/")):

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 
 from pipeline.catalogs.location import open_delivery
 from pipeline.catalogs.models import InvalidRecord, RawRecord
-from pipeline.catalogs.strict_json import MAX_RECORD_BYTES, RecordError, loads_record
+from pipeline.catalogs.normalise import usable_id
+from pipeline.catalogs.strict_json import (
+    MAX_RECORD_BYTES,
+    RecordError,
+    lenient_field,
+    loads_record,
+)
 
 MANIFEST_NAME = "manifest.jsonl"
 BOM = "\ufeff".encode()
@@ -41,9 +47,10 @@ def read(partner: str, location: str) -> Iterator[RawRecord | InvalidRecord]:
             try:
                 record = loads_record(line)
             except RecordError as exc:
+                named = usable_id(lenient_field(line, "track_id"))
                 yield InvalidRecord(
                     partner=partner,
-                    track_id=f"#line-{number}",
+                    track_id=named or f"#line-{number}",
                     source=source,
                     message=str(exc),
                     raw=line[:500].decode("utf-8", errors="replace"),

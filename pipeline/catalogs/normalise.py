@@ -6,6 +6,7 @@ record is judged the same way whatever format it came in.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from pathlib import Path
@@ -77,6 +78,14 @@ def normalise(
         if delivered is None or delivered == "":
             problem = "is missing"
         return invalid(f"track_id {str(delivered)[:100]!r} {problem or 'is repeated'}")
+    if not is_text(raw.data):
+        return InvalidRecord(
+            partner=raw.partner,
+            track_id=track_id,
+            source=raw.source,
+            message="a field holds something that is not text (an unpaired surrogate)",
+            raw=json.dumps(raw.data, default=str)[:500],
+        )
     record = dict(raw.data)
     try:
         if isinstance(record.get("audio"), str):
@@ -88,10 +97,38 @@ def normalise(
         return invalid(f"unreadable record: {type(exc).__name__}: {exc}"[:500])
 
 
+def is_text(value: object) -> bool:
+    """False where a string anywhere in `value` cannot be UTF-8 (a lone surrogate from a
+    `\\udXXX` escape or an undecodable byte): stored or printed, it would raise."""
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list | tuple):
+            pending.extend(node)
+    return True
+
+
+def usable_id(value: object) -> str | None:
+    """`value` as a track id, or None when it cannot be one."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return None if id_problem(str(value)) else str(value)
+
+
 def id_problem(value: str) -> str | None:
     """Why `value` cannot be a track id, or None."""
     if not value:
         return "is empty"
+    if not is_text(value):
+        return "is not text (an unpaired surrogate)"
     if len(value) > 200:
         return f"is {len(value)} characters long (at most 200)"
     if not re.fullmatch(IDENTIFIER, value):

@@ -11,6 +11,7 @@ and goes on.
 from __future__ import annotations
 
 import json
+import math
 
 MAX_RECORD_BYTES = 1 << 20  # one manifest line or feed item; a catalogue record is ~1 KiB
 MAX_DEPTH = 32  # a record nests a licence, its evidence and a revocation: 4 levels
@@ -19,6 +20,16 @@ MAX_INTEGER_DIGITS = 18  # fits int64, so validation (pandas) never overflows
 
 class RecordError(ValueError):
     """One record cannot be read; the message names why, never the record's content."""
+
+
+def lenient_field(text: str | bytes, name: str) -> object:
+    """`name` of a record that `loads_record` refused, read the lenient way, so the refusal
+    can name the track it is about; None when even that fails."""
+    try:
+        value = json.loads(text)
+    except Exception:  # noqa: BLE001 - the record is refused anyway
+        return None
+    return value.get(name) if isinstance(value, dict) else None
 
 
 class Unreadable:
@@ -61,7 +72,11 @@ def parse(text: str, max_depth: int | None = MAX_DEPTH) -> object:
         raise RecordError(f"nested more than {max_depth} levels deep")
     try:
         return json.loads(
-            text, object_pairs_hook=_unique_keys, parse_constant=_constant, parse_int=_integer
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_constant,
+            parse_int=_integer,
+            parse_float=_float,
         )
     except json.JSONDecodeError as exc:
         raise RecordError(f"not JSON: {exc}") from None
@@ -76,6 +91,8 @@ def problems(value: object) -> list[str]:
         node, depth = pending.pop()
         if isinstance(node, Unreadable):
             found.append(node.why)
+        elif isinstance(node, str) and not _encodable(node):
+            found.append("a string holds an unpaired surrogate escape (\\udXXX): not text")
         elif isinstance(node, dict | list) and depth >= MAX_DEPTH:
             found.append(f"nested more than {MAX_DEPTH} levels deep")
         elif isinstance(node, dict):
@@ -118,6 +135,19 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
 
 def _constant(name: str) -> Unreadable:
     return Unreadable(f"{name} is not a JSON number")
+
+
+def _float(text: str) -> float | Unreadable:
+    value = float(text)
+    return value if math.isfinite(value) else Unreadable(f"{text} is out of range")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _integer(digits: str) -> int | Unreadable:

@@ -312,7 +312,9 @@ class Provenance:
                 self.db.decisions.insert_many(batch, ordered=False)
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                if exc.details.get("writeConcernErrors") or any(
+                    e.get("code") != DUPLICATE_KEY for e in errors
+                ):
                     raise
                 self.upsert_decisions([batch[e["index"]] for e in errors])
 

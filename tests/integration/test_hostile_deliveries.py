@@ -83,9 +83,9 @@ def manifest_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
     bad = {
         "#line-2": "nested more than",
         "#line-3": "integer of 5000 digits",
-        "#line-4": "appears twice",
-        "#line-5": "NaN",
-        "#line-6": "-Infinity",
+        "BASE": "appears twice",  # readable leniently: the refusal names its track
+        "BASE#record-5": "NaN",
+        "BASE#record-6": "-Infinity",
         "#line-7": "control characters",
         "#line-8": "control characters",
         "LONG": "title",
@@ -110,8 +110,8 @@ def csv_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
     (folder / "manifest.csv").write_bytes(b"\r\n".join(rows) + b"\r\n")
     bad = {
         "#line-3": "control characters",
-        "#manifest.csv:5": "not UTF-8",
-        "#manifest.csv:6": "20000 characters",
+        "LATIN": "not UTF-8",  # the refusal keeps its readable track id
+        "HUGE": "20000 characters",
     }
     return {"C0", "C1"}, bad
 
@@ -145,7 +145,7 @@ def ddex_delivery(folder: Path) -> tuple[set[str], dict[str, str]]:
         ern4_message("43", recordings, releases, [("R0", deals)], {"P1": "Ana"})
     )
     path = "#m.xml/NewReleaseMessage/ResourceList/SoundRecording"
-    return {"GBXYZ2600001"}, {f"{path}[2]": "ambiguous", f"{path}[3]": "ambiguous"}
+    return {"GBXYZ2600001"}, {"MIX-1": "ambiguous", f"{path}[3]": "ambiguous"}
 
 
 DDEX_MAPPING = {

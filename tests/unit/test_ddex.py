@@ -790,5 +790,27 @@ def test_recordings_that_share_an_identifier_are_all_reported(tmp_path, opened):
         assert "SoundRecording[1]" in record.message and "SoundRecording[2]" in record.message
     assert {r.source.rsplit("/", 1)[-1] for r in invalid} == {"SoundRecording[1]",
                                                                 "SoundRecording[2]"}  # fmt: skip
+    assert "MIX-1" in {r.track_id for r in invalid}, "the identifier itself stays refused"
     [single] = [r for r in records if isinstance(r, RawRecord)]
     assert single.data["track_id"] == "GBXYZ2600003"
+
+
+def test_deals_under_different_cc_licences_never_merge(tmp_path):
+    """CC BY for the US and CC BY-NC for GB: one grant would claim CC BY over GB."""
+    root = tmp_path / "d"
+    md5, _ = audio(root, "x1.flac")
+    recordings = [ern4_recording("A1", "GBXYZ2600010", "Song", "P1", "resources/x1.flac", md5)]
+    releases = [ern4_release("Release", "R0", "5012345678900", ["A1"])]
+    deals = [
+        ern4_deal("CC-BY-4.0", ["AIUse"], territories=["US"], start="2026-01-01"),
+        ern4_deal("CC-BY-NC-4.0", ["AIUse"], territories=["GB"], start="2026-01-01"),
+    ]
+    (root / "m.xml").write_text(
+        ern4_message("43", recordings, releases, [("R0", deals)], {"P1": "Ana"})
+    )
+    [record] = read("cc", str(root), MAPPING)
+    licence = record.data["license"]
+    assert (licence["id"], licence["territories"]) in [
+        ("CC-BY-4.0", ["US"]),
+        ("CC-BY-NC-4.0", ["GB"]),
+    ]
