@@ -18,6 +18,7 @@ from pipeline.catalogs.location import Delivery, DeliveryFile, open_delivery
 from pipeline.catalogs.models import InvalidRecord, RawRecord
 from pipeline.catalogs.normalise import id_problem
 from pipeline.catalogs.partners import CsvMapping
+from pipeline.catalogs.strict_json import is_text
 
 OPTIONS = ("mapping",)
 
@@ -164,10 +165,8 @@ def _unreadable(row: list[str]) -> str | None:
     """Bytes that are not UTF-8 arrive as lone surrogates (surrogateescape): refuse the row
     rather than admit a title or an identifier with replacement characters in it."""
     for column, cell in enumerate(row, start=1):
-        try:
-            cell.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            return f"cell {column} is not UTF-8 (byte {exc.start} of the cell)"
+        if not is_text(cell):
+            return f"cell {column} is not UTF-8"
         if len(cell) > MAX_CELL:
             return f"cell {column} has {len(cell)} characters (at most {MAX_CELL})"
     return None

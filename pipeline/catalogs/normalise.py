@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from pydantic import ValidationError
 
 from pipeline.catalogs.models import IDENTIFIER, CatalogItem, InvalidRecord, RawRecord
+from pipeline.catalogs.strict_json import is_text
 from pipeline.storage.base import validate_key
 
 
@@ -95,25 +96,6 @@ def normalise(
         return invalid(_short(exc))
     except Exception as exc:  # noqa: BLE001 - one odd record is invalid, never the batch's end
         return invalid(f"unreadable record: {type(exc).__name__}: {exc}"[:500])
-
-
-def is_text(value: object) -> bool:
-    """False where a string anywhere in `value` cannot be UTF-8 (a lone surrogate from a
-    `\\udXXX` escape or an undecodable byte): stored or printed, it would raise."""
-    pending = [value]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, str):
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                return False
-        elif isinstance(node, dict):
-            pending.extend(node.keys())
-            pending.extend(node.values())
-        elif isinstance(node, list | tuple):
-            pending.extend(node)
-    return True
 
 
 def usable_id(value: object) -> str | None:

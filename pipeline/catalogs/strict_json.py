@@ -91,7 +91,7 @@ def problems(value: object) -> list[str]:
         node, depth = pending.pop()
         if isinstance(node, Unreadable):
             found.append(node.why)
-        elif isinstance(node, str) and not _encodable(node):
+        elif isinstance(node, str) and not is_text(node):
             found.append("a string holds an unpaired surrogate escape (\\udXXX): not text")
         elif isinstance(node, dict | list) and depth >= MAX_DEPTH:
             found.append(f"nested more than {MAX_DEPTH} levels deep")
@@ -142,11 +142,22 @@ def _float(text: str) -> float | Unreadable:
     return value if math.isfinite(value) else Unreadable(f"{text} is out of range")
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
+def is_text(value: object) -> bool:
+    """False where a string anywhere in `value` cannot be UTF-8 (a lone surrogate from a
+    `\\udXXX` escape or an undecodable byte): stored or printed, it would raise."""
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list | tuple):
+            pending.extend(node)
     return True
 
 

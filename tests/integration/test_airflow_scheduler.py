@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +16,10 @@ import pytest
 from PIL import Image
 
 from tests.fixtures.airflow import Deployment
+from tests.fixtures.browser import ARTIFACTS, CHROMIUM_FLAGS
+from tests.fixtures.browser import chromium as browser
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 DESCRIBED = ("item_key", "audio_sha256", "license_id", "split", "key", "scale", "bpm")
 
 
@@ -118,7 +114,7 @@ def test_scheduled_refresh_takedown_and_audit_under_the_scheduler(
 def screenshot_of_the_grid(deployment: Deployment, tmp_path: Path) -> None:
     """What a user sees in the Airflow UI after the scheduled run: the DAG's page, its grid
     of task instances (one row per task, mapped ones folded) and the run's duration bar."""
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    chromium = browser()
     page = f"{deployment.url}/dags/corpus_refresh"
     browse = [chromium, *CHROMIUM_FLAGS, "--virtual-time-budget=20000"]
     dom = subprocess.run(

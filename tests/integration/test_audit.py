@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import date
@@ -15,13 +14,10 @@ from PIL import Image
 from pipeline.config import Settings
 from pipeline.demo import expected_counts
 from pipeline.refresh import run_refresh
+from tests.fixtures.browser import ARTIFACTS, CHROMIUM_FLAGS
+from tests.fixtures.browser import chromium as browser
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 
 def corpus(*args: str) -> subprocess.CompletedProcess:
@@ -67,7 +63,7 @@ def test_audit_report_attribution_and_summary(corpus_env, tmp_path):
     assert {r["item_key"] for r in rows if r["required"] == "yes"} <= accepted
     assert len(rows) <= len(accepted)
 
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    chromium = browser()
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "audit-report.png"
     shot.unlink(missing_ok=True)

@@ -133,6 +133,19 @@ FIELDS = {
 }
 
 
+def feed_partner(feed: Feed, **mapping) -> Partner:
+    """The test feed as a partners-file entry, its token in FEED_TOKEN."""
+    return Partner(
+        id="feed",
+        name="Feed",
+        connector="http",
+        location=f"{feed.base}/feed",
+        credentials={"env": "FEED_TOKEN"},
+        allowed_audio_hosts=["127.0.0.1"],
+        mapping={"fields": FIELDS, **mapping},
+    )
+
+
 @pytest.mark.parametrize("style", ["cursor", "page"])
 def test_paginated_feed_survives_429_and_503_and_reads_each_page_once(feed, monkeypatch, style):
     monkeypatch.setenv("FEED_TOKEN", TOKEN)
@@ -173,16 +186,7 @@ def test_paginated_feed_survives_429_and_503_and_reads_each_page_once(feed, monk
 def test_feed_items_become_catalog_items_and_foreign_audio_is_refused(feed, monkeypatch):
     monkeypatch.setenv("FEED_TOKEN", TOKEN)
     feed.pages = [[feed.item(0), feed.item(1, host="localhost")]]
-    partner = Partner(
-        id="feed",
-        name="Feed",
-        connector="http",
-        location=f"{feed.base}/feed",
-        credentials={"env": "FEED_TOKEN"},
-        allowed_audio_hosts=["127.0.0.1"],
-        mapping={"fields": FIELDS},
-    )
-    items, report = read_delivery(partner)
+    items, report = read_delivery(feed_partner(feed))
     good, foreign = items
     assert isinstance(good, CatalogItem)
     assert good.audio == f"{feed.base}/audio/t0.flac"
@@ -288,16 +292,7 @@ def test_an_unreadable_item_is_invalid_and_the_rest_of_the_page_is_read(feed, mo
     ]
     items = [json.dumps(feed.item(0)), *bad, json.dumps(feed.item(5))]
     feed.raw = {0: '{"items": [' + ", ".join(items) + '], "next_cursor": null}'}
-    partner = Partner(
-        id="feed",
-        name="Feed",
-        connector="http",
-        location=f"{feed.base}/feed",
-        credentials={"env": "FEED_TOKEN"},
-        allowed_audio_hosts=["127.0.0.1"],
-        mapping={"fields": FIELDS, "pagination": {"style": "cursor"}},
-    )
-    records, _ = read_delivery(partner)
+    records, _ = read_delivery(feed_partner(feed, pagination={"style": "cursor"}))
     assert [r.track_id for r in records if isinstance(r, CatalogItem)] == ["T0", "T5"]
     invalid = [r for r in records if isinstance(r, InvalidRecord)]
     assert [r.source.rsplit("#", 1)[1] for r in invalid] == [f"/items/{i}" for i in range(1, 5)]

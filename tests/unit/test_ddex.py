@@ -727,6 +727,18 @@ def test_an_empty_or_remote_delivery_stops_the_read(tmp_path):
         list(read("p", "https://host.example/ddex", MAPPING))
 
 
+def one_recording_message(tmp_path: Path, isrc: str, deals: list[str]) -> str:
+    """A delivery of one ERN 4.3 message: one recording on one release, with `deals`."""
+    root = tmp_path / "d"
+    md5, _ = audio(root, "x1.flac")
+    recordings = [ern4_recording("A1", isrc, "Song", "P1", "resources/x1.flac", md5)]
+    releases = [ern4_release("Release", "R0", "5012345678900", ["A1"])]
+    (root / "m.xml").write_text(
+        ern4_message("43", recordings, releases, [("R0", deals)], {"P1": "Ana"})
+    )
+    return str(root)
+
+
 def test_per_country_deals_with_the_same_terms_are_one_grant_over_their_union(tmp_path):
     """A major label's shape: one deal per country plus a deal over many at once, all with
     the same terms. Taking one group of them granted only its first country."""
@@ -738,18 +750,11 @@ def test_per_country_deals_with_the_same_terms_are_one_grant_over_their_union(tm
 
     codes = sorted(c.alpha_2 for c in pycountry.countries)
     per_country, streaming = codes[:42], codes[60:91]
-    root = tmp_path / "d"
-    md5, _ = audio(root, "x1.flac")
-    recordings = [ern4_recording("A1", "GBXYZ2600009", "Song", "P1", "resources/x1.flac", md5)]
-    releases = [ern4_release("Release", "R0", "5012345678900", ["A1"])]
     deals = [ern4_deal(None, ["AIUse"], territories=[c], start="2026-01-01") for c in per_country]
     deals.append(ern4_deal(None, ["AIUse"], territories=streaming, start="2026-01-01"))
     deals.append(ern4_deal("SHORT", ["AIUse"], territories=["GB"], start="2026-01-01",
                            end="2026-02-01", models=()))  # fmt: skip
-    (root / "m.xml").write_text(
-        ern4_message("43", recordings, releases, [("R0", deals)], {"P1": "Ana"})
-    )
-    [record] = read("major", str(root), MAPPING)
+    [record] = read("major", one_recording_message(tmp_path, "GBXYZ2600009", deals), MAPPING)
     licence = record.data["license"]
     assert set(licence["territories"]) == set(per_country) | set(streaming)
     assert len(licence["territories"]) == len(set(licence["territories"]))
@@ -797,18 +802,11 @@ def test_recordings_that_share_an_identifier_are_all_reported(tmp_path, opened):
 
 def test_deals_under_different_cc_licences_never_merge(tmp_path):
     """CC BY for the US and CC BY-NC for GB: one grant would claim CC BY over GB."""
-    root = tmp_path / "d"
-    md5, _ = audio(root, "x1.flac")
-    recordings = [ern4_recording("A1", "GBXYZ2600010", "Song", "P1", "resources/x1.flac", md5)]
-    releases = [ern4_release("Release", "R0", "5012345678900", ["A1"])]
     deals = [
         ern4_deal("CC-BY-4.0", ["AIUse"], territories=["US"], start="2026-01-01"),
         ern4_deal("CC-BY-NC-4.0", ["AIUse"], territories=["GB"], start="2026-01-01"),
     ]
-    (root / "m.xml").write_text(
-        ern4_message("43", recordings, releases, [("R0", deals)], {"P1": "Ana"})
-    )
-    [record] = read("cc", str(root), MAPPING)
+    [record] = read("cc", one_recording_message(tmp_path, "GBXYZ2600010", deals), MAPPING)
     licence = record.data["license"]
     assert (licence["id"], licence["territories"]) in [
         ("CC-BY-4.0", ["US"]),
