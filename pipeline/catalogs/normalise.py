@@ -7,8 +7,10 @@ record is judged the same way whatever format it came in.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -31,11 +33,17 @@ def resolve_audio(root: Path | str, audio: str) -> str:
         raise ValueError(f"audio path {audio!r} must be relative to the delivery root")
     if str(root).startswith("gs://"):
         return _object_location(str(root), audio)
-    root = Path(root)
-    resolved = (root / audio).resolve()
-    if not resolved.is_relative_to(root.resolve()):
+    real_root = _real_path(str(root))
+    resolved = os.path.realpath(os.path.join(real_root, audio))
+    if resolved != real_root and not resolved.startswith(real_root.rstrip(os.sep) + os.sep):
         raise ValueError(f"audio path {audio!r} escapes the delivery root")
-    return str(resolved)
+    return resolved
+
+
+@lru_cache(maxsize=64)
+def _real_path(root: str) -> str:
+    """The delivery root with its links resolved, once per root rather than per record."""
+    return os.path.realpath(root)
 
 
 def _object_location(root: str, audio: str) -> str:

@@ -13,7 +13,6 @@ import getpass
 import hashlib
 import json
 import os
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,6 +87,15 @@ def _state_hash(state: dict) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _only_duplicates(exc: BulkWriteError) -> list[dict]:
+    """The write errors of a bulk insert when every one is a duplicate key (a concurrent
+    writer got there first); anything else is raised again."""
+    errors = exc.details.get("writeErrors", [])
+    if exc.details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
+        raise exc
+    return errors
 
 
 class Provenance:
@@ -177,6 +185,10 @@ class Provenance:
         found = self.db.deliveries.find(query, {"validation": 0})
         return list(found.sort([("read_at", 1), ("_id", 1)]))
 
+    def delivery(self, delivery_id: str) -> dict | None:
+        """One delivery record by `version/partner`."""
+        return self.db.deliveries.find_one({"_id": delivery_id})
+
     def deliveries(self, ids: list[str]) -> list[dict]:
         return list(self.db.deliveries.find({"_id": {"$in": ids}}).sort("read_at", 1))
 
@@ -189,40 +201,51 @@ class Provenance:
         if self.latest_committed() != version:
             return 0
         rows = {}
-        for shard in self.db.shards.find({"versions": version}, {"items": 1}):
+        for shard in self.db.shards.find({"versions": version}, {"items": 1}).batch_size(10):
             for row, key in enumerate(shard.get("items", [])):
                 rows[key] = (shard["_id"], row)
         known = {
             doc["_id"]: (doc.get("state_hash"), doc.get("current"))
-            for doc in self.db.items.find({}, {"state_hash": 1, "current": 1})
+            for doc in self.db.items.find({}, {"state_hash": 1, "current": 1}).batch_size(BATCH)
         }
         now = _now()
-        ops, count, seen = [], 0, set()
+        ops: list[UpdateOne] = []
+        new: list[dict] = []
+        count = 0
         fields = {f: 1 for f in (*ITEM_FIELDS, "item_key")}
-        for doc in self.db.decisions.find({"version": version}, fields):
+        decided = self.db.decisions.find({"version": version}, fields).batch_size(BATCH)
+        for doc in decided:
             key = doc["item_key"]
-            seen.add(key)
+            previous = known.pop(key, None)
             shard, row = rows.get(key, (None, None))
             state = {k: doc.get(k) for k in ITEM_FIELDS if k in doc and k not in PER_RUN}
             state.update(shard=shard, row=row, current=True)
             digest = _state_hash(state)
-            if known.get(key) == (digest, True) and shard is None:
+            if previous == (digest, True) and shard is None:
                 continue
             run = {k: doc[k] for k in PER_RUN if k in doc}
-            update: dict = {
-                "$set": {**state, **run, "state_hash": digest, "updated_at": now},
-                "$setOnInsert": {"first_version": version},
-            }
-            if shard:
-                update["$addToSet"] = {"in_versions": version}
-            ops.append(UpdateOne({"_id": key}, update, upsert=True))
+            fresh = {**state, **run, "state_hash": digest, "updated_at": now}
+            if previous is None:
+                new.append(
+                    {"_id": key, **fresh, "first_version": version}
+                    | ({"in_versions": [version]} if shard else {})
+                )
+            else:
+                update: dict = {"$set": fresh, "$setOnInsert": {"first_version": version}}
+                if shard:
+                    update["$addToSet"] = {"in_versions": version}
+                ops.append(UpdateOne({"_id": key}, update, upsert=True))
             if len(ops) == BATCH:
                 self.db.items.bulk_write(ops, ordered=False)
                 count, ops = count + len(ops), []
+            if len(new) == BATCH:
+                count, new = count + self._insert_items(new, version), []
         if ops:
             self.db.items.bulk_write(ops, ordered=False)
             count += len(ops)
-        gone = [key for key, (_, current) in known.items() if current and key not in seen]
+        if new:
+            count += self._insert_items(new, version)
+        gone = [key for key, (_, current) in known.items() if current]
         for start in range(0, len(gone), BATCH):
             self.db.items.update_many(
                 {"_id": {"$in": gone[start : start + BATCH]}},
@@ -232,6 +255,25 @@ class Provenance:
                 },
             )
         return count + len(gone)
+
+    def _insert_items(self, docs: list[dict], version: str) -> int:
+        """Insert items seen for the first time; one that a concurrent commit inserted
+        meanwhile is updated instead."""
+        try:
+            self.db.items.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = _only_duplicates(exc)
+            ops = []
+            for error in errors:
+                doc = dict(docs[error["index"]])
+                key, versions = doc.pop("_id"), doc.pop("in_versions", None)
+                doc.pop("first_version")
+                update: dict = {"$set": doc, "$setOnInsert": {"first_version": version}}
+                if versions:
+                    update["$addToSet"] = {"in_versions": version}
+                ops.append(UpdateOne({"_id": key}, update, upsert=True))
+            self.db.items.bulk_write(ops, ordered=False)
+        return len(docs)
 
     def item(self, key: str) -> dict | None:
         """An item's current state by `partner:track_id`, or by ISRC (the latest seen)."""
@@ -311,11 +353,7 @@ class Provenance:
             try:
                 self.db.decisions.insert_many(batch, ordered=False)
             except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if exc.details.get("writeConcernErrors") or any(
-                    e.get("code") != DUPLICATE_KEY for e in errors
-                ):
-                    raise
+                errors = _only_duplicates(exc)
                 self.upsert_decisions([batch[e["index"]] for e in errors])
 
     def forget_decisions(self, version: str) -> None:
@@ -398,12 +436,12 @@ class Provenance:
 
     def accepted_items(self, version: str) -> dict[str, dict]:
         query = {"version": version, "status": "accepted"}
-        return {d["item_key"]: d for d in self.db.decisions.find(query)}
+        return {d["item_key"]: d for d in self.db.decisions.find(query).batch_size(BATCH)}
 
     def audio_verdicts(self, version: str) -> dict[str, dict]:
         """Items of `version` refused by the audio stage or as duplicates, by item key."""
         query = {"version": version, "status": "rejected", "stage": {"$in": ["audio", "dedup"]}}
-        return {d["item_key"]: d for d in self.db.decisions.find(query)}
+        return {d["item_key"]: d for d in self.db.decisions.find(query).batch_size(BATCH)}
 
     def latest_committed(self) -> str | None:
         found = self.db.versions.find_one(
@@ -411,31 +449,57 @@ class Provenance:
         )
         return found["_id"] if found else None
 
-    def decisions(self, version: str, statuses: tuple[str, ...] | None = None) -> list[dict]:
+    def decisions(
+        self, version: str, statuses: tuple[str, ...] | None = None, stage: str | None = None
+    ) -> list[dict]:
         query: dict = {"version": version}
         if statuses:
             query["status"] = {"$in": list(statuses)}
-        return list(self.db.decisions.find(query).sort("seq", 1))
+        if stage:
+            query["stage"] = stage
+        return list(self.db.decisions.find(query).sort("seq", 1).batch_size(BATCH))
 
     def reason_counts(self, version: str) -> tuple[int, dict[str, int], int]:
-        """(accepted items, rejections per reason code, rejected items) of `version`."""
-        accepted = rejected_items = 0
-        reasons: Counter[str] = Counter()
-        for doc in self.db.decisions.find({"version": version}, {"status": 1, "reasons": 1}):
-            if doc["status"] == "accepted":
-                accepted += 1
-            elif doc["status"] == "rejected":
-                rejected_items += 1
-                reasons.update(doc["reasons"])
-        return accepted, dict(sorted(reasons.items())), rejected_items
+        """(accepted items, rejections per reason code, rejected items) of `version`,
+        counted by the server: no decision travels to the client."""
+        by_status = {
+            doc["_id"]: doc["n"]
+            for doc in self.db.decisions.aggregate(
+                [
+                    {"$match": {"version": version}},
+                    {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+                ]
+            )
+        }
+        reasons = {
+            doc["_id"]: doc["n"]
+            for doc in self.db.decisions.aggregate(
+                [
+                    {"$match": {"version": version, "status": "rejected"}},
+                    {"$unwind": "$reasons"},
+                    {"$group": {"_id": "$reasons", "n": {"$sum": 1}}},
+                ]
+            )
+        }
+        return (
+            by_status.get("accepted", 0),
+            dict(sorted(reasons.items())),
+            by_status.get("rejected", 0),
+        )
 
     def partner_counts(self, version: str) -> dict[str, dict[str, int]]:
         """Partner -> {accepted, rejected} item counts of `version`."""
         counts: dict[str, dict[str, int]] = {}
-        for doc in self.db.decisions.find({"version": version}, {"partner": 1, "status": 1}):
-            entry = counts.setdefault(doc["partner"], {"accepted": 0, "rejected": 0})
-            if doc["status"] in entry:
-                entry[doc["status"]] += 1
+        grouped = self.db.decisions.aggregate(
+            [
+                {"$match": {"version": version}},
+                {"$group": {"_id": {"p": "$partner", "s": "$status"}, "n": {"$sum": 1}}},
+            ]
+        )
+        for doc in grouped:
+            entry = counts.setdefault(doc["_id"]["p"], {"accepted": 0, "rejected": 0})
+            if doc["_id"]["s"] in entry:
+                entry[doc["_id"]["s"]] = doc["n"]
         return dict(sorted(counts.items()))
 
     def trace(self, key: str) -> list[dict]:
@@ -461,10 +525,13 @@ class Provenance:
         the first version that withdrew one stays its `withdrawn_by`."""
         versions = self.versions_holding(item_keys, besides=by)
         for version in versions:
-            items = self.db.decisions.distinct(
-                "item_key",
-                {"version": version, "item_key": {"$in": item_keys}, "status": "accepted"},
-            )
+            items = []
+            for start in range(0, len(item_keys), BATCH):
+                query = {
+                    "_id": {"$in": [f"{version}/{k}" for k in item_keys[start : start + BATCH]]},
+                    "status": "accepted",
+                }
+                items += self.db.decisions.distinct("item_key", query)
             self.db.versions.update_one(
                 {"_id": version, "withdrawn": {"$ne": True}},
                 {"$set": {"withdrawn": True, "withdrawn_by": by, "withdrawn_at": _now()}},
@@ -475,14 +542,17 @@ class Provenance:
         return versions
 
     def versions_holding(self, item_keys: list[str], besides: str) -> list[str]:
-        """Committed versions other than `besides` whose rows include any of `item_keys`."""
-        if not item_keys:
+        """Committed versions other than `besides` whose rows include any of `item_keys`
+        (asked in chunks, so no query grows with the number of keys)."""
+        holding: set[str] = set()
+        for start in range(0, len(item_keys), BATCH):
+            chunk = item_keys[start : start + BATCH]
+            query = {"item_key": {"$in": chunk}, "status": "accepted"}
+            holding.update(self.db.decisions.distinct("version", query))
+        if not holding:
             return []
-        holding = self.db.decisions.distinct(
-            "version", {"item_key": {"$in": item_keys}, "status": "accepted"}
-        )
         committed = self.db.versions.distinct(
-            "_id", {"_id": {"$in": holding}, "status": "committed"}
+            "_id", {"_id": {"$in": sorted(holding)}, "status": "committed"}
         )
         return sorted(v for v in committed if v != besides)
 

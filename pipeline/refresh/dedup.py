@@ -61,7 +61,8 @@ def dedup(settings: Settings, version: str) -> list[int]:
         # and the duplicates it refused: both are judged again. (A takedown's duplicates are
         # its parent's, and a takedown only removes.)
         retry = s.meta.get("kind") != "takedown"
-        found = s.prov.decisions(version, statuses=(CARRIED, ANALYSED, ACCEPTED, REJECTED))
+        found = s.prov.decisions(version, statuses=(CARRIED, ANALYSED, ACCEPTED))
+        found += s.prov.decisions(version, statuses=(REJECTED,), stage="dedup")
         candidates = [_undecided(d) for d in found if _in_play(d, retry)]
         restored = {d["item_key"] for d in found if d["status"] == REJECTED and _in_play(d, retry)}
         updates = late_revocations(s, candidates)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from pipeline.catalogs.delivery import read_delivery
+from pipeline.catalogs.delivery import Delivery, open_delivery
 from pipeline.catalogs.models import CatalogItem, InvalidRecord
 from pipeline.catalogs.partners import Partner, load_partners
 from pipeline.config import Settings
@@ -28,9 +28,10 @@ from pipeline.refresh.common import (
 )
 from pipeline.shards.manifest import manifest_key, version_id
 from pipeline.storage import open_store
-from pipeline.validation.publish import publish_report
+from pipeline.validation.publish import earlier_failures, publish_report
 
 RAW_LIMIT = 4000
+BATCH = 1000
 # What the audio stage learned about an item; reused while the item is unchanged.
 ANALYSIS_FIELDS = (
     "audio_sha256",
@@ -62,6 +63,8 @@ def default_partners(settings: Settings) -> Path:
 
 
 def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
+    """Read and judge every delivery, streaming: refused records are written as they are
+    judged, in batches; only licence-admitted ones wait in memory for the audio check."""
     from pipeline.descriptors.essentia_set import DESCRIPTOR_SET_VERSION
 
     version = version_id(as_of, run_id)
@@ -73,42 +76,45 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             return done
         partners_file = default_partners(settings)
         policy = load_policy(settings.policy)
+        policy_hash = policy.hash
         partners = load_partners(partners_file)
         prov.record_event(
-            run_id, "started", version=version, as_of=as_of.isoformat(), policy_hash=policy.hash
+            run_id, "started", version=version, as_of=as_of.isoformat(), policy_hash=policy_hash
         )
         parent = prov.latest_committed()
         carried_from = prov.accepted_items(parent) if parent else {}
         audio_verdicts = prov.audio_verdicts(parent) if parent else {}
         revocations = prov.revocations(policy.needed_until(as_of).isoformat())
         prov.upsert_partners([partner_record(p, partners_file) for p in partners], version)
-        docs, validation, deliveries = [], {}, []
+        prov.forget_decisions(version)
+        judge = _Judge(policy, policy_hash, as_of, version, run_id, revocations)
+        written = _Writer(prov)
+        validation, deliveries, admitted, delivered = {}, [], [], set()
         for partner in partners:
-            items, report = read_delivery(partner)
-            validation[partner.id] = publish_report(store, version, partner.id, report)
-            first = len(docs)
-            for item in items:
-                doc = _licence_record(item, policy, as_of, version, run_id, len(docs), revocations)
+            delivery = open_delivery(partner)
+            failures, validation[partner.id] = _validate(store, prov, parent, version, delivery)
+            tally = _Tally()
+            for item in delivery.items(failures):
+                doc = judge.item(item)
+                delivered.add(doc["item_key"])
+                tally.add(item, doc)
                 if doc["status"] == LICENSED:
                     doc["audio_stamp"] = audio_stamp(item.audio, partner.allowed_audio_hosts)
-                docs.append(doc)
+                    admitted.append(doc)
+                else:
+                    written.add(doc)
             deliveries.append(
-                delivery_record(partner, version, run_id, as_of, items, docs[first:], validation)
+                tally.record(partner, version, run_id, as_of, validation.get(partner.id))
+                | {"records_digest": delivery.records_digest}
             )
-        delivered = {d["item_key"] for d in docs}
+            del delivery
         for partner in partners:
             if partner.missing_items == "keep":
                 for previous in carried_from.values():
                     if previous["partner"] == partner.id and previous["item_key"] not in delivered:
-                        docs.append(
-                            _kept_record(
-                                previous, policy, as_of, version, run_id, len(docs), revocations
-                            )
-                        )
+                        written.add(judge.kept(previous))
         to_analyse = []
-        for doc in docs:
-            if doc["status"] != LICENSED or doc.get("kept_undelivered"):
-                continue
+        for doc in admitted:
             doc["row_hash"] = row_hash(doc)
             previous = carried_from.get(doc["item_key"])
             verdict = audio_verdicts.get(doc["item_key"])
@@ -117,12 +123,11 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             elif _unchanged(doc, verdict, DESCRIPTOR_SET_VERSION, refused=True):
                 doc.update(_earlier_verdict(verdict))
             else:
+                doc["batch"] = len(to_analyse) // settings.batch_size
                 to_analyse.append(doc)
-        for index, doc in enumerate(to_analyse):
-            doc["batch"] = index // settings.batch_size
+            written.add(doc)
+        written.flush()
         batch_count = -(-len(to_analyse) // settings.batch_size)
-        prov.forget_decisions(version)
-        prov.insert_decisions(docs)
         prov.record_deliveries(deliveries)
         prov.upsert_version(
             version,
@@ -136,11 +141,11 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             audio_hosts={p.id: list(p.allowed_audio_hosts) for p in partners},
             validation=validation,
             policy=policy.model_dump(mode="json"),
-            policy_hash=policy.hash,
+            policy_hash=policy_hash,
             descriptor_set=DESCRIPTOR_SET_VERSION,
-            items=len(docs),
+            items=written.count,
             licensed=len(to_analyse),
-            carried=sum(d["status"] == CARRIED for d in docs),
+            carried=written.carried,
             batch_count=batch_count,
             shard_target_bytes=settings.shard_target_bytes,
             planned=True,
@@ -148,6 +153,79 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         return Plan(version, list(range(batch_count)), committed=False, licensed=len(to_analyse))
     finally:
         prov.close()
+
+
+def _validate(store, prov, parent: str | None, version: str, delivery: Delivery):
+    """(failed expectations per record, where the validation result is) for a delivery.
+    When the parent read the very same records with the same suite, its result holds and
+    is reused: no validation library is imported for an unchanged delivery."""
+    from pipeline.validation import suite_hash
+
+    partner = delivery.partner.id
+    suite = suite_hash()
+    if parent:
+        failures = earlier_failures(store, parent, partner, delivery.records_digest, suite)
+        earlier = prov.delivery(f"{parent}/{partner}") if failures is not None else None
+        if earlier and earlier.get("validation"):
+            return failures, {**earlier["validation"], "reused_from": parent}
+    from pipeline.validation import validate_records
+
+    report = validate_records(delivery.raw_data())
+    published = publish_report(store, version, partner, report, delivery.records_digest, suite)
+    return report.failures, published
+
+
+class _Writer:
+    """Decision records written in batches of `BATCH` as the plan makes them."""
+
+    def __init__(self, prov):
+        self.prov, self.pending, self.count, self.carried = prov, [], 0, 0
+
+    def add(self, doc: dict) -> None:
+        self.pending.append(doc)
+        self.count += 1
+        self.carried += doc["status"] == CARRIED
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.prov.insert_decisions(self.pending)
+            self.pending = []
+
+
+class _Judge:
+    """Turns each record into its decision record, numbering them in the order judged."""
+
+    def __init__(self, policy, policy_hash, as_of, version, run_id, revocations):
+        self.policy, self.policy_hash, self.as_of = policy, policy_hash, as_of
+        self.version, self.run_id, self.revocations = version, run_id, revocations
+        self.seq = 0
+
+    def item(self, item: CatalogItem | InvalidRecord) -> dict:
+        self.seq += 1
+        return _licence_record(
+            item,
+            self.policy,
+            self.as_of,
+            self.version,
+            self.run_id,
+            self.seq - 1,
+            self.revocations,
+            self.policy_hash,
+        )
+
+    def kept(self, previous: dict) -> dict:
+        self.seq += 1
+        return _kept_record(
+            previous,
+            self.policy,
+            self.as_of,
+            self.version,
+            self.run_id,
+            self.seq - 1,
+            self.revocations,
+        )
 
 
 def existing_plan(store, prov, version: str) -> Plan | None:
@@ -180,35 +258,40 @@ def partner_record(partner: Partner, partners_file: Path) -> dict:
     }
 
 
-def delivery_record(
-    partner: Partner,
-    version: str,
-    run_id: str,
-    as_of: date,
-    items: list[CatalogItem | InvalidRecord],
-    docs: list[dict],
-    validation: dict,
-) -> dict:
-    """What one partner delivered to this run. `digest` covers the records as delivered
-    (metadata, licence, audio reference and checksums; not where in the files they were),
-    so equal deliveries have equal digests whatever our revocations did meanwhile."""
-    lines = sorted(item.model_dump_json(exclude={"source"}) for item in items)
-    return {
-        "partner": partner.id,
-        "version": version,
-        "run_id": run_id,
-        "as_of": as_of.isoformat(),
-        "connector": partner.connector,
-        "location": partner.location,
-        "records": len(docs),
-        "invalid": sum(d["stage"] == "catalog" for d in docs),
-        "refused_at_licence": sum(
-            d["stage"] == "licence" and d["status"] == REJECTED for d in docs
-        ),
-        "digest": hashlib.sha256("\n".join(lines).encode()).hexdigest(),
-        "validation": validation.get(partner.id),
-        "read_at": datetime.now(UTC),
-    }
+class _Tally:
+    """What one partner delivered to this run, counted as its records are judged. `digest`
+    covers the records as delivered (metadata, licence, audio reference and checksums; not
+    where in the files they were) whatever their order, so equal deliveries have equal
+    digests whatever our revocations did meanwhile. It is the sum of the records' hashes
+    modulo 2^256, so it is made in one pass without holding the records."""
+
+    def __init__(self):
+        self.records = self.invalid = self.refused = self.digest = 0
+
+    def add(self, item: CatalogItem | InvalidRecord, doc: dict) -> None:
+        line = item.model_dump_json(exclude={"source"}).encode()
+        self.digest = (self.digest + int.from_bytes(hashlib.sha256(line).digest())) % 2**256
+        self.records += 1
+        self.invalid += doc["stage"] == "catalog"
+        self.refused += doc["stage"] == "licence" and doc["status"] == REJECTED
+
+    def record(
+        self, partner: Partner, version: str, run_id: str, as_of: date, validation: dict | None
+    ) -> dict:
+        return {
+            "partner": partner.id,
+            "version": version,
+            "run_id": run_id,
+            "as_of": as_of.isoformat(),
+            "connector": partner.connector,
+            "location": partner.location,
+            "records": self.records,
+            "invalid": self.invalid,
+            "refused_at_licence": self.refused,
+            "digest": f"{self.digest:064x}",
+            "validation": validation,
+            "read_at": datetime.now(UTC),
+        }
 
 
 def _kept_record(
@@ -321,6 +404,7 @@ def _licence_record(
     run_id: str,
     seq: int,
     revocations: list[dict] = (),
+    policy_hash: str | None = None,
 ) -> dict:
     base = {
         "version": version,
@@ -332,7 +416,7 @@ def _licence_record(
         "delivery": f"{version}/{item.partner}",
         "source": item.source,
         "as_of": as_of.isoformat(),
-        "policy_hash": policy.hash,
+        "policy_hash": policy_hash or policy.hash,
         "batch": None,
         "shard": None,
     }

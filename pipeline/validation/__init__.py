@@ -10,6 +10,7 @@ from pipeline.validation.metadata import (
     MetadataReport,
     default_suite_path,
     flatten,
+    suite_hash,
     validate_records,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "MetadataReport",
     "default_suite_path",
     "flatten",
+    "suite_hash",
     "validate_records",
 ]

@@ -7,6 +7,7 @@ records: bad input becomes failed expectations on that record's index, never an 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -62,6 +63,12 @@ def default_suite_path() -> Path:
     if bundled.is_file():
         return Path(str(bundled))
     return Path(__file__).resolve().parents[2] / "schemas" / SUITE_FILE
+
+
+def suite_hash(suite_path: Path | None = None) -> str:
+    """sha256 of the suite's text: a validation result holds only for the suite it ran."""
+    text = (suite_path or default_suite_path()).read_bytes()
+    return hashlib.sha256(text).hexdigest()
 
 
 def flatten(record: dict) -> dict:

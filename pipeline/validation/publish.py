@@ -5,13 +5,29 @@ from __future__ import annotations
 import json
 import mimetypes
 
-from pipeline.storage import ObjectExists, ObjectStore
+from pipeline.storage import ObjectExists, ObjectStore, StoreError
 
 
-def publish_report(store: ObjectStore, version: str, partner: str, report) -> dict:
-    """Write `runs/<version>/validation/<partner>/…`; returns where an auditor opens it."""
+def failures_key(version: str, partner: str) -> str:
+    return f"runs/{version}/validation/{partner}/failures.json"
+
+
+def publish_report(
+    store: ObjectStore, version: str, partner: str, report, records_digest: str, suite: str
+) -> dict:
+    """Write `runs/<version>/validation/<partner>/…`; returns where an auditor opens it.
+    `failures.json` keeps the failed expectations per record with the digest of the records
+    and the suite they held for, so a later run over the same records can reuse them."""
     prefix = f"runs/{version}/validation/{partner}"
-    files = {f"{prefix}/result.json": json.dumps(report.result, indent=2).encode()}
+    failures = {
+        "records_digest": records_digest,
+        "suite_hash": suite,
+        "failures": {str(index): names for index, names in sorted(report.failures.items())},
+    }
+    files = {
+        f"{prefix}/result.json": json.dumps(report.result, indent=2).encode(),
+        failures_key(version, partner): json.dumps(failures).encode(),
+    }
     files.update({f"{prefix}/docs/{path}": data for path, data in report.docs.items()})
     for key, data in files.items():
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
@@ -25,6 +41,21 @@ def publish_report(store: ObjectStore, version: str, partner: str, report) -> di
         "evaluated": report.evaluated,
         "failed_records": len(report.failures),
         "result": store.url(f"{prefix}/result.json"),
+        "failures": store.url(failures_key(version, partner)),
         "docs": store.url(f"{prefix}/docs/index.html"),
         "page": store.url(f"{prefix}/docs/{pages[0]}") if pages else None,
     }
+
+
+def earlier_failures(
+    store: ObjectStore, version: str, partner: str, records_digest: str, suite: str
+) -> dict[int, list[str]] | None:
+    """The failed expectations per record that `version` recorded for `partner`, when it
+    validated the same records with the same suite; None when there is nothing to reuse."""
+    try:
+        kept = json.loads(store.get(failures_key(version, partner)))
+    except (StoreError, ValueError, KeyError, AttributeError):
+        return None
+    if kept.get("records_digest") != records_digest or kept.get("suite_hash") != suite:
+        return None
+    return {int(index): names for index, names in kept["failures"].items()}

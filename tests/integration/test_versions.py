@@ -153,9 +153,31 @@ def test_unchanged_delivery_does_no_audio_work(corpus_env, mongo_uri):
     from pymongo import MongoClient
 
     first = run_refresh(settings(), as_of=date(2026, 11, 20), run_id="same-1")
-    second = run_refresh(settings(), as_of=date(2026, 11, 21), run_id="same-2")
+    probe = (
+        "import json, sys\n"
+        "from datetime import date\n"
+        "from pipeline.config import Settings\n"
+        "from pipeline.refresh import run_refresh\n"
+        f"settings = Settings.from_env(shard_target_bytes={SMALL_SHARDS})\n"
+        "result = run_refresh(settings, as_of=date(2026, 11, 21), run_id='same-2')\n"
+        "print(json.dumps([result, 'great_expectations' in sys.modules], default=str))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ.copy()
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    second, imported_gx = json.loads(run.stdout.strip().splitlines()[-1])
+    assert not imported_gx, "an unchanged delivery is not validated again"
     db = MongoClient(mongo_uri).get_default_database()
     meta = db.versions.find_one({"_id": second["version"]})
+    first_meta = db.versions.find_one({"_id": first["version"]})
+    for partner, report in meta["validation"].items():
+        assert report == {**first_meta["validation"][partner], "reused_from": first["version"]}
+    invalid = {"version": first["version"], "stage": "catalog"}
+    assert db.decisions.count_documents(invalid) > 0
+    assert db.decisions.count_documents({**invalid, "version": second["version"]}) == (
+        db.decisions.count_documents(invalid)
+    )
     assert meta["licensed"] == 0 and meta["batch_count"] == 0
     assert meta["carried"] == first["accepted"]
     assert db.steps.count_documents({"version": second["version"], "kind": "analyse"}) == 0
@@ -198,6 +220,10 @@ def test_items_gone_from_a_delivery_follow_the_partner_setting(corpus_env, mongo
     )
     second = run_refresh(settings(), as_of=date(2026, 11, 21), run_id="gone-2")
     db = MongoClient(mongo_uri).get_default_database()
+    validation = db.versions.find_one({"_id": second["version"]})["validation"]
+    assert "reused_from" not in validation["demo-label"]
+    assert "reused_from" not in validation["demo-csv"]
+    assert validation["demo-ddex"]["reused_from"] == first["version"]
     version = {"version": second["version"]}
     assert db.decisions.find_one({**version, "item_key": "demo-label:DL003"}) is None
     kept = db.decisions.find_one({**version, "item_key": "demo-csv:CSV-01"})
