@@ -88,3 +88,27 @@ def test_an_excerpt_is_not_a_duplicate_of_the_whole(tracks):
 def test_items_without_fingerprint_are_skipped(tracks):
     items = [("x", None), ("a", tracks["a.flac"]), ("y", ""), ("b", tracks["a-3db.mp3"])]
     assert find_duplicates(items) == {"b": "a"}
+
+
+def test_the_index_finds_noisy_shifted_copies_among_many_and_compares_few(monkeypatch):
+    """Copies at a 3 % bit error rate, shifted by a few words, are found among 3,000
+    unrelated recordings; each lookup runs the aligned comparison on few candidates."""
+    import pipeline.audio.fingerprint as fp
+
+    rng = np.random.default_rng(3)
+    catalogue = [rng.integers(0, 2**32, 1400, dtype=np.uint32) for _ in range(3000)]
+    compared = []
+    real = fp.bit_error_rate
+    monkeypatch.setattr(fp, "bit_error_rate", lambda a, b: compared.append(1) or real(a, b))
+    index = fp.FingerprintIndex()
+    for number, words in enumerate(catalogue):
+        assert index.match(words) is None
+        index.add(number, words)
+    assert len(compared) < 10, "unrelated recordings share few sampled words"
+    compared.clear()
+    for number in (5, 1234, 2999):
+        flips = rng.random((1400, 32)) < 0.03
+        noise = (flips * (1 << np.arange(32, dtype=np.uint64))).sum(axis=1).astype(np.uint32)
+        assert index.match((catalogue[number] ^ noise)[3:]) == number
+    assert len(compared) == 3
+    assert len(index) == 3000
