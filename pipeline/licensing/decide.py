@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from pipeline.licensing.model import License, Use
 from pipeline.licensing.policy import Policy
@@ -76,6 +76,21 @@ def decide(licence: License, policy: Policy, as_of: date) -> Decision:
             )
     reasons = sorted(found)
     return Decision(not reasons, reasons, [f"{r}: {found[r]}" for r in reasons])
+
+
+def holds_until(licence: License, policy: Policy, as_of: date) -> date | None:
+    """The last logical date from `as_of` on which `decide` still gives the same reasons
+    (None: for ever). Only the dates move a decision: the licence starts, runs out of the
+    validity the policy needs, or its revocation comes within that validity."""
+    needed = policy.min_validity_days
+    bounds = []
+    if licence.valid_from and licence.valid_from > as_of:
+        bounds.append(licence.valid_from - timedelta(days=1))
+    if licence.valid_until and licence.valid_until >= policy.needed_until(as_of):
+        bounds.append(licence.valid_until - timedelta(days=needed))
+    if licence.revoked and licence.revoked.date > policy.needed_until(as_of):
+        bounds.append(licence.revoked.date - timedelta(days=needed + 1))
+    return min(bounds, default=None)
 
 
 def _grant_problems(licence: License, policy: Policy):

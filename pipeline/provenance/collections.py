@@ -18,6 +18,7 @@ from pipeline.reasons import Reason
 STATUSES = ["licensed", "carried", "analysed", "accepted", "rejected"]
 UNAUTHORIZED = 13
 NAMESPACE_EXISTS = 48
+INDEX_NOT_FOUND = 27
 ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 _STRING = {"bsonType": "string"}
@@ -37,6 +38,9 @@ class Collection:
     required: tuple[str, ...]
     properties: dict = field(default_factory=dict)
     indexes: tuple[IndexModel, ...] = ()
+    # Indexes of earlier releases that a current one replaces: dropped where found (each
+    # index slows every insert, and a query planner may prefer the wrong one).
+    retired: tuple[str, ...] = ()
 
     @property
     def validator(self) -> dict:
@@ -129,9 +133,9 @@ COLLECTIONS: tuple[Collection, ...] = (
         (
             IndexModel([("item_key", ASCENDING), ("version", ASCENDING)]),
             IndexModel([("isrc", ASCENDING)]),
-            IndexModel([("version", ASCENDING), ("batch", ASCENDING)]),
-            IndexModel([("version", ASCENDING), ("status", ASCENDING)]),
+            IndexModel([("version", ASCENDING), ("status", ASCENDING), ("batch", ASCENDING)]),
         ),
+        retired=("version_1_batch_1", "version_1_status_1"),
     ),
     Collection(
         "shards",
@@ -145,7 +149,8 @@ COLLECTIONS: tuple[Collection, ...] = (
         "versions",
         "version id",
         "each corpus version: policy and its hash, logical date, parent, status, counts, "
-        "manifest, withdrawal",
+        "manifest, withdrawal; `holds_until`, the last date its decisions stay the same; "
+        "`decisions_from` when it shares an earlier version's decisions (nothing changed)",
         ("created_at", "updated_at"),
         {
             "status": {"enum": ["building", "committed"]},
@@ -230,3 +235,15 @@ def ensure_collections(db: Database) -> None:
                 ) from exc
         if spec.indexes:
             db[spec.name].create_indexes(list(spec.indexes))
+        if spec.retired:
+            _drop_retired(db[spec.name], spec.retired)
+
+
+def _drop_retired(collection, names: tuple[str, ...]) -> None:
+    """Drop retired indexes; a user without the right to leaves them (they cost speed only)."""
+    for name in set(names) & set(collection.index_information()):
+        try:
+            collection.drop_index(name)
+        except OperationFailure as exc:
+            if exc.code not in (UNAUTHORIZED, INDEX_NOT_FOUND):
+                raise

@@ -103,10 +103,48 @@ class Provenance:
         self.db = db
         self._client = client
         self.actor = current_actor()
+        self._origins: dict[str, tuple[str, dict]] = {}
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    def _origin(self, version: str) -> tuple[str, dict]:
+        """(the version whose decision records `version` uses, what to stamp on them).
+        A version made from an unchanged delivery shares its parent's decisions
+        (`decisions_from`) instead of writing a copy of each; its readers get them stamped
+        with its own version, run and date, as if they were its own."""
+        if version not in self._origins:
+            meta = self.db.versions.find_one(
+                {"_id": version}, {"decisions_from": 1, "run_id": 1, "as_of": 1}
+            )
+            origin = (meta or {}).get("decisions_from")
+            stamp = {}
+            if origin:
+                stamp = {"version": version, "run_id": meta["run_id"], "as_of": meta["as_of"]}
+            self._origins[version] = (origin or version, stamp)
+        return self._origins[version]
+
+    def _own(self, version: str, docs):
+        """Decision records of `version`'s origin, stamped as `version`'s."""
+        origin, stamp = self._origin(version)
+        for doc in docs:
+            if stamp:
+                doc.update(stamp)
+                if doc.get("delivery") == f"{origin}/{doc.get('partner')}":
+                    doc["delivery"] = f"{version}/{doc['partner']}"
+                if doc["status"] == "accepted":
+                    doc.update(stage="carried", parent_shard=doc.get("shard"))
+                elif doc.get("stage") == "audio":
+                    doc.setdefault("verdict_from", origin)
+            yield doc
+
+    def sharing(self, origins: set[str]) -> set[str]:
+        """Versions that use the decision records of one of `origins`."""
+        if not origins:
+            return set()
+        query = {"decisions_from": {"$in": sorted(origins)}}
+        return set(self.db.versions.distinct("_id", query))
 
     def record_event(
         self, run_id: str, kind: str, subject: str = "", actor: str | None = None, **payload: Any
@@ -197,8 +235,19 @@ class Provenance:
         (a late re-run of an older commit must not roll the state back). Only what changed
         is written: an item whose state (apart from the run that judged it) is the same as
         recorded costs no write, unless a shard of `version` holds it (`in_versions` grows).
-        Returns the number of items written."""
+        A version that shares its parent's decisions changed nothing: only the items in its
+        shards gain it in `in_versions`. Returns the number of items written."""
         if self.latest_committed() != version:
+            return 0
+        if self._origin(version)[0] != version:
+            shards = self.db.shards.find({"versions": version}, {"items": 1}).batch_size(10)
+            for shard in shards:
+                keys = shard.get("items", [])
+                for start in range(0, len(keys), BATCH):
+                    self.db.items.update_many(
+                        {"_id": {"$in": keys[start : start + BATCH]}},
+                        {"$addToSet": {"in_versions": version}},
+                    )
             return 0
         rows = {}
         for shard in self.db.shards.find({"versions": version}, {"items": 1}).batch_size(10):
@@ -363,7 +412,7 @@ class Provenance:
 
     def batch_items(self, version: str, batch: int) -> list[dict]:
         query = {"version": version, "batch": batch, "status": "licensed"}
-        return list(self.db.decisions.find(query).sort("seq", 1))
+        return list(self.db.decisions.find(query).sort("seq", 1).batch_size(BATCH))
 
     def step_done(self, version: str, kind: str, number: int) -> dict | None:
         """The completion marker of one mapped step (`analyse` batch or `write` job)."""
@@ -427,21 +476,32 @@ class Provenance:
         return {doc["_id"]: doc.get("items", []) for doc in found}
 
     def count(self, version: str, status: str) -> int:
-        return self.db.decisions.count_documents({"version": version, "status": status})
+        origin, _ = self._origin(version)
+        return self.db.decisions.count_documents({"version": origin, "status": status})
 
     def decisions_by_keys(self, version: str, keys: list[str]) -> list[dict]:
-        ids = [f"{version}/{key}" for key in keys]
-        found = {d["item_key"]: d for d in self.db.decisions.find({"_id": {"$in": ids}})}
+        origin, _ = self._origin(version)
+        ids = [f"{origin}/{key}" for key in keys]
+        found = {
+            d["item_key"]: d
+            for d in self._own(version, self.db.decisions.find({"_id": {"$in": ids}}))
+        }
         return [found[key] for key in keys if key in found]
 
     def accepted_items(self, version: str) -> dict[str, dict]:
-        query = {"version": version, "status": "accepted"}
-        return {d["item_key"]: d for d in self.db.decisions.find(query).batch_size(BATCH)}
+        query = {"version": self._origin(version)[0], "status": "accepted"}
+        found = self.db.decisions.find(query).batch_size(BATCH)
+        return {d["item_key"]: d for d in self._own(version, found)}
 
     def audio_verdicts(self, version: str) -> dict[str, dict]:
         """Items of `version` refused by the audio stage or as duplicates, by item key."""
-        query = {"version": version, "status": "rejected", "stage": {"$in": ["audio", "dedup"]}}
-        return {d["item_key"]: d for d in self.db.decisions.find(query).batch_size(BATCH)}
+        query = {
+            "version": self._origin(version)[0],
+            "status": "rejected",
+            "stage": {"$in": ["audio", "dedup"]},
+        }
+        found = self.db.decisions.find(query).batch_size(BATCH)
+        return {d["item_key"]: d for d in self._own(version, found)}
 
     def latest_committed(self) -> str | None:
         found = self.db.versions.find_one(
@@ -452,69 +512,64 @@ class Provenance:
     def decisions(
         self, version: str, statuses: tuple[str, ...] | None = None, stage: str | None = None
     ) -> list[dict]:
-        query: dict = {"version": version}
+        query: dict = {"version": self._origin(version)[0]}
         if statuses:
             query["status"] = {"$in": list(statuses)}
         if stage:
             query["stage"] = stage
-        return list(self.db.decisions.find(query).sort("seq", 1).batch_size(BATCH))
+        found = self.db.decisions.find(query).sort("seq", 1).batch_size(BATCH)
+        return list(self._own(version, found))
 
-    def reason_counts(self, version: str) -> tuple[int, dict[str, int], int]:
-        """(accepted items, rejections per reason code, rejected items) of `version`,
-        counted by the server: no decision travels to the client."""
-        by_status = {
-            doc["_id"]: doc["n"]
-            for doc in self.db.decisions.aggregate(
-                [
-                    {"$match": {"version": version}},
-                    {"$group": {"_id": "$status", "n": {"$sum": 1}}},
-                ]
-            )
-        }
-        reasons = {
-            doc["_id"]: doc["n"]
-            for doc in self.db.decisions.aggregate(
-                [
-                    {"$match": {"version": version, "status": "rejected"}},
-                    {"$unwind": "$reasons"},
-                    {"$group": {"_id": "$reasons", "n": {"$sum": 1}}},
-                ]
-            )
-        }
-        return (
-            by_status.get("accepted", 0),
-            dict(sorted(reasons.items())),
-            by_status.get("rejected", 0),
-        )
-
-    def partner_counts(self, version: str) -> dict[str, dict[str, int]]:
-        """Partner -> {accepted, rejected} item counts of `version`."""
-        counts: dict[str, dict[str, int]] = {}
+    def counts(self, version: str) -> tuple[int, dict[str, int], int, dict[str, dict]]:
+        """(accepted items, rejections per reason code, rejected items, partner ->
+        {accepted, rejected}) of `version`, counted by the server in one pass over its
+        decisions: no decision travels to the client."""
         grouped = self.db.decisions.aggregate(
             [
-                {"$match": {"version": version}},
-                {"$group": {"_id": {"p": "$partner", "s": "$status"}, "n": {"$sum": 1}}},
+                {"$match": {"version": self._origin(version)[0]}},
+                {
+                    "$group": {
+                        "_id": {"p": "$partner", "s": "$status", "r": "$reasons"},
+                        "n": {"$sum": 1},
+                    }
+                },
             ]
         )
+        accepted = rejected_items = 0
+        reasons: dict[str, int] = {}
+        partners: dict[str, dict[str, int]] = {}
         for doc in grouped:
-            entry = counts.setdefault(doc["_id"]["p"], {"accepted": 0, "rejected": 0})
-            if doc["_id"]["s"] in entry:
-                entry[doc["_id"]["s"]] = doc["n"]
-        return dict(sorted(counts.items()))
+            status, count = doc["_id"]["s"], doc["n"]
+            entry = partners.setdefault(doc["_id"]["p"], {"accepted": 0, "rejected": 0})
+            if status in entry:
+                entry[status] += count
+            if status == "accepted":
+                accepted += count
+            elif status == "rejected":
+                rejected_items += count
+                for code in doc["_id"].get("r") or ():
+                    reasons[code] = reasons.get(code, 0) + count
+        by_reason, by_partner = dict(sorted(reasons.items())), dict(sorted(partners.items()))
+        return accepted, by_reason, rejected_items, by_partner
 
     def trace(self, key: str) -> list[dict]:
         """Every decision about an item key (`partner:track_id`), or about every item an
         ISRC was delivered as (including its decisions where the record had none)."""
         isrc = key.replace("-", "").upper()
         keys = {key, *self.db.decisions.distinct("item_key", {"isrc": isrc})}
-        return list(self.db.decisions.find({"item_key": {"$in": sorted(keys)}}))
+        found = list(self.db.decisions.find({"item_key": {"$in": sorted(keys)}}))
+        shared = self.sharing({d["version"] for d in found})
+        for version in sorted(shared):
+            origin, _ = self._origin(version)
+            found += self._own(version, [dict(d) for d in found if d["version"] == origin])
+        return found
 
     def examples(self, version: str) -> dict:
         """One rejected and one accepted item key of `version`, for "try tracing this"."""
         found = {}
         for status in ("rejected", "accepted"):
             doc = self.db.decisions.find_one(
-                {"version": version, "status": status}, sort=[("seq", 1)]
+                {"version": self._origin(version)[0], "status": status}, sort=[("seq", 1)]
             )
             if doc:
                 found[f"example_{status}"] = doc["item_key"]
@@ -525,10 +580,11 @@ class Provenance:
         the first version that withdrew one stays its `withdrawn_by`."""
         versions = self.versions_holding(item_keys, besides=by)
         for version in versions:
+            origin, _ = self._origin(version)
             items = []
             for start in range(0, len(item_keys), BATCH):
                 query = {
-                    "_id": {"$in": [f"{version}/{k}" for k in item_keys[start : start + BATCH]]},
+                    "_id": {"$in": [f"{origin}/{k}" for k in item_keys[start : start + BATCH]]},
                     "status": "accepted",
                 }
                 items += self.db.decisions.distinct("item_key", query)
@@ -551,6 +607,7 @@ class Provenance:
             holding.update(self.db.decisions.distinct("version", query))
         if not holding:
             return []
+        holding |= self.sharing(holding)
         committed = self.db.versions.distinct(
             "_id", {"_id": {"$in": sorted(holding)}, "status": "committed"}
         )
@@ -559,7 +616,11 @@ class Provenance:
     def licence_removals(self, version: str) -> list[str]:
         """Items `version` refuses as revoked or expired: older versions holding them must
         not be trained on any more."""
-        query = {"version": version, "status": "rejected", "reasons": {"$in": LAPSED}}
+        query = {
+            "version": self._origin(version)[0],
+            "status": "rejected",
+            "reasons": {"$in": LAPSED},
+        }
         return sorted(self.db.decisions.distinct("item_key", query))
 
     def versions(self) -> list[dict]:

@@ -21,12 +21,17 @@ def commit(settings: Settings, version: str) -> dict:
         key = manifest_key(version)
         if not s.store.exists(key):
             _check_complete(s)
-            accepted, rejected, rejected_items = s.prov.reason_counts(version)
             parent_manifest = (
                 json.loads(s.store.get(manifest_key(s.meta["parent"])))
                 if s.meta.get("parent")
                 else {"shards": []}
             )
+            if s.meta.get("decisions_from"):
+                counts = parent_manifest["counts"]
+                accepted, rejected = counts["accepted"], counts["rejected"]
+                rejected_items, by_partner = counts["rejected_items"], counts.get("by_partner")
+            else:
+                accepted, rejected, rejected_items, by_partner = s.prov.counts(version)
             reused = [
                 sh for sh in parent_manifest["shards"] if sh["path"] in set(s.meta["reused_shards"])
             ]
@@ -49,7 +54,7 @@ def commit(settings: Settings, version: str) -> dict:
                 rejected_items=rejected_items,
                 partners=s.meta["partners"],
                 validation=s.meta.get("validation"),
-                by_partner=s.prov.partner_counts(version),
+                by_partner=by_partner,
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 changes={
                     "reused_shards": len(reused),
@@ -80,10 +85,15 @@ def commit(settings: Settings, version: str) -> dict:
             policy_hash=s.meta["policy_hash"],
             counts=manifest["counts"],
         )
-        withdrawn = s.prov.withdraw_versions_holding(s.prov.licence_removals(version), version)
-        for old in withdrawn:
-            s.prov.record_event(s.meta["run_id"], "version-withdrawn", subject=old, by=version)
-        return {**summary(manifest, s.store.url(key)), **s.prov.examples(version)}
+        if not s.meta.get("decisions_from"):
+            removals = s.prov.licence_removals(version)
+            for old in s.prov.withdraw_versions_holding(removals, version):
+                s.prov.record_event(s.meta["run_id"], "version-withdrawn", subject=old, by=version)
+        examples = s.meta.get("examples")
+        if examples is None:
+            examples = s.prov.examples(version)
+            s.prov.upsert_version(version, examples=examples)
+        return {**summary(manifest, s.store.url(key)), **examples}
 
 
 def _check_complete(s) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,11 +14,14 @@ from pipeline.catalogs.models import CatalogItem, InvalidRecord
 from pipeline.catalogs.partners import Partner, load_partners
 from pipeline.config import Settings
 from pipeline.licensing import decide, load_policy
+from pipeline.licensing.decide import holds_until
+from pipeline.licensing.model import License
 from pipeline.licensing.policy import Policy
 from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
 from pipeline.reasons import Reason
 from pipeline.refresh.common import (
+    ACCEPTED,
     ANALYSED,
     CARRIED,
     LICENSED,
@@ -82,16 +86,30 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             run_id, "started", version=version, as_of=as_of.isoformat(), policy_hash=policy_hash
         )
         parent = prov.latest_committed()
+        parent_meta = prov.version(parent) if parent else None
         carried_from = prov.accepted_items(parent) if parent else {}
         audio_verdicts = prov.audio_verdicts(parent) if parent else {}
         revocations = prov.revocations(policy.needed_until(as_of).isoformat())
-        prov.upsert_partners([partner_record(p, partners_file) for p in partners], version)
+        records = [partner_record(p, partners_file) for p in partners]
+        prov.upsert_partners(records, version)
+        context = {
+            "policy_hash": policy_hash,
+            "descriptor_set": DESCRIPTOR_SET_VERSION,
+            "partner_configs": [[r["id"], r["config_hash"]] for r in records],
+            "revocations_digest": _digest(sorted(str(r["_id"]) for r in revocations)),
+        }
+        hosts = {p.id: list(p.allowed_audio_hosts) for p in partners}
+        share = _may_share(parent_meta, context, as_of) and _audio_unchanged(
+            [*carried_from.values(), *audio_verdicts.values()], hosts
+        )
+        earlier = _earlier_deliveries(prov, parent, partners) if share else {}
         prov.forget_decisions(version)
         judge = _Judge(policy, policy_hash, as_of, version, run_id, revocations)
         written = _Writer(prov)
         validation, deliveries, admitted, delivered = {}, [], [], set()
-        for partner in partners:
-            delivery = open_delivery(partner)
+
+        def judge_delivery(delivery: Delivery) -> None:
+            partner = delivery.partner
             failures, validation[partner.id] = _validate(store, prov, parent, version, delivery)
             tally = _Tally()
             for item in delivery.items(failures):
@@ -107,7 +125,39 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                 tally.record(partner, version, run_id, as_of, validation.get(partner.id))
                 | {"records_digest": delivery.records_digest}
             )
+
+        held: list[Delivery] = []
+        for partner in partners:
+            delivery = open_delivery(partner)
+            same = earlier.get(partner.id, {}).get("records_digest") == delivery.records_digest
+            if share and same:
+                held.append(delivery)
+                continue
+            share = False
+            for each in [*held, delivery]:
+                judge_delivery(each)
+            held = []
             del delivery
+        if share:
+            return _shared_plan(
+                prov,
+                parent_meta,
+                earlier,
+                version,
+                run_id,
+                as_of,
+                {
+                    **context,
+                    "store": store.uri,
+                    "partners_file": str(partners_file),
+                    "partners": [p.id for p in partners],
+                    "audio_hosts": hosts,
+                    "policy": policy.model_dump(mode="json"),
+                    "carried": len(carried_from),
+                    "shard_target_bytes": settings.shard_target_bytes,
+                },
+                json.loads(store.get(manifest_key(parent))),
+            )
         for partner in partners:
             if partner.missing_items == "keep":
                 for previous in carried_from.values():
@@ -138,11 +188,11 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             store=store.uri,
             partners_file=str(partners_file),
             partners=[p.id for p in partners],
-            audio_hosts={p.id: list(p.allowed_audio_hosts) for p in partners},
+            audio_hosts=hosts,
             validation=validation,
             policy=policy.model_dump(mode="json"),
-            policy_hash=policy_hash,
-            descriptor_set=DESCRIPTOR_SET_VERSION,
+            **context,
+            holds_until=judge.holds_until,
             items=written.count,
             licensed=len(to_analyse),
             carried=written.carried,
@@ -153,6 +203,100 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         return Plan(version, list(range(batch_count)), committed=False, licensed=len(to_analyse))
     finally:
         prov.close()
+
+
+def _digest(values: list[str]) -> str:
+    return hashlib.sha256("\n".join(values).encode()).hexdigest()
+
+
+def _may_share(parent_meta: dict | None, context: dict, as_of: date) -> bool:
+    """Whether the parent's decisions would all come out the same on `as_of`, deliveries
+    aside: same policy, descriptor set, partners and revocations in effect, and no licence
+    date between the parent's logical date and this one (`holds_until`)."""
+    if not parent_meta or parent_meta.get("kind") == "takedown" or parent_meta.get("withdrawn"):
+        return False
+    if any(parent_meta.get(key) != value for key, value in context.items()):
+        return False
+    if "holds_until" not in parent_meta or as_of.isoformat() < parent_meta["as_of"]:
+        return False
+    holds = parent_meta["holds_until"]
+    return holds is None or as_of.isoformat() <= holds
+
+
+def _audio_unchanged(records: list[dict], hosts: dict[str, list[str]]) -> bool:
+    """Whether the audio behind the parent's admitted and audio-refused items is as it was:
+    by the delivered checksum an admitted row was checked against, else by its stamp."""
+    for record in records:
+        if record["status"] == ACCEPTED and record.get("sha256"):
+            continue
+        stamp = audio_stamp(record["audio_location"], hosts.get(record["partner"], []))
+        if stamp is None or stamp != record.get("audio_stamp"):
+            return False
+    return True
+
+
+def _earlier_deliveries(prov, parent: str, partners: list[Partner]) -> dict[str, dict]:
+    found = prov.deliveries([f"{parent}/{p.id}" for p in partners])
+    return {d["partner"]: d for d in found}
+
+
+def _shared_plan(
+    prov,
+    parent_meta: dict,
+    earlier: dict[str, dict],
+    version: str,
+    run_id: str,
+    as_of: date,
+    fields: dict,
+    parent_manifest: dict,
+) -> Plan:
+    """A version whose deliveries, policy, partners, revocations and audio are those of its
+    parent, on a date where no licence changes: it uses the parent's decisions and shards
+    (`decisions_from`) and writes no record per item."""
+    parent = parent_meta["_id"]
+    validation = {
+        partner: {**d["validation"], "reused_from": d["validation"].get("reused_from") or parent}
+        for partner, d in earlier.items()
+        if d.get("validation")
+    }
+    skip = ("_id", "version", "run_id", "as_of", "read_at", "validation")
+    prov.record_deliveries(
+        [
+            {k: v for k, v in d.items() if k not in skip}
+            | {
+                "version": version,
+                "run_id": run_id,
+                "as_of": as_of.isoformat(),
+                "validation": validation.get(partner),
+                "read_at": datetime.now(UTC),
+            }
+            for partner, d in earlier.items()
+        ]
+    )
+    shards = [shard["path"] for shard in parent_manifest["shards"]]
+    prov.add_shards_to_version(shards, version)
+    prov.upsert_version(
+        version,
+        run_id=run_id,
+        as_of=as_of.isoformat(),
+        status="building",
+        parent=parent,
+        decisions_from=parent_meta.get("decisions_from") or parent,
+        examples=parent_meta.get("examples"),
+        validation=validation,
+        holds_until=parent_meta["holds_until"],
+        items=parent_meta["items"],
+        licensed=0,
+        batch_count=0,
+        planned=True,
+        reused_shards=shards,
+        job_count=0,
+        duplicates=0,
+        jobs_planned=True,
+        **fields,
+    )
+    prov.record_event(run_id, "decisions-shared", version=version, decisions_from=parent)
+    return Plan(version, [], committed=False, licensed=0)
 
 
 def _validate(store, prov, parent: str | None, version: str, delivery: Delivery):
@@ -201,6 +345,17 @@ class _Judge:
         self.policy, self.policy_hash, self.as_of = policy, policy_hash, as_of
         self.version, self.run_id, self.revocations = version, run_id, revocations
         self.seq = 0
+        self._holds: date | None = None
+
+    @property
+    def holds_until(self) -> str | None:
+        """The last logical date on which every decision made so far stays the same."""
+        return self._holds.isoformat() if self._holds else None
+
+    def _bound(self, licence: License) -> None:
+        until = holds_until(licence, self.policy, self.as_of)
+        if until is not None and (self._holds is None or until < self._holds):
+            self._holds = until
 
     def item(self, item: CatalogItem | InvalidRecord) -> dict:
         self.seq += 1
@@ -213,10 +368,12 @@ class _Judge:
             self.seq - 1,
             self.revocations,
             self.policy_hash,
+            self._bound,
         )
 
     def kept(self, previous: dict) -> dict:
         self.seq += 1
+        self._bound(License.model_validate(previous["license"]))
         return _kept_record(
             previous,
             self.policy,
@@ -405,6 +562,7 @@ def _licence_record(
     seq: int,
     revocations: list[dict] = (),
     policy_hash: str | None = None,
+    judged: Callable[[License], None] | None = None,
 ) -> dict:
     base = {
         "version": version,
@@ -433,6 +591,8 @@ def _licence_record(
         }
     licence = apply_revocations(item.license, item.partner, item.track_id, list(revocations))
     decision = decide(licence, policy, as_of)
+    if judged:
+        judged(licence)
     return {
         **base,
         "isrc": item.isrc,

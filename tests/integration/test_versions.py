@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from pipeline.audit.verify import verify
 from pipeline.config import Settings
 from pipeline.demo import ensure_demo_delivery, expected_counts
+from pipeline.provenance import connect
 from pipeline.refresh import analyse_batch, dedup, plan, run_refresh, write_shard
 from pipeline.shards.gc import collect_garbage
 from pipeline.storage import open_store
@@ -173,18 +174,42 @@ def test_unchanged_delivery_does_no_audio_work(corpus_env, mongo_uri):
     first_meta = db.versions.find_one({"_id": first["version"]})
     for partner, report in meta["validation"].items():
         assert report == {**first_meta["validation"][partner], "reused_from": first["version"]}
-    invalid = {"version": first["version"], "stage": "catalog"}
-    assert db.decisions.count_documents(invalid) > 0
-    assert db.decisions.count_documents({**invalid, "version": second["version"]}) == (
-        db.decisions.count_documents(invalid)
+    assert meta["decisions_from"] == first["version"]
+    assert db.decisions.count_documents({"version": second["version"]}) == 0, (
+        "an unchanged refresh writes no record per item"
     )
     assert meta["licensed"] == 0 and meta["batch_count"] == 0
     assert meta["carried"] == first["accepted"]
     assert db.steps.count_documents({"version": second["version"], "kind": "analyse"}) == 0
     assert second["changes"]["written_shards"] == 0
     assert second["accepted"] == first["accepted"]
-    csv_item = db.decisions.find_one({"version": second["version"], "item_key": "demo-csv:CSV-01"})
-    assert csv_item["status"] == "accepted" and csv_item["stage"] == "carried"
+    assert second["rejected"] == first["rejected"]
+    prov = connect(settings(), write=False)
+    try:
+        shared = {d["item_key"]: d for d in prov.decisions(second["version"])}
+        own = {d["item_key"]: d for d in prov.decisions(first["version"])}
+        assert shared.keys() == own.keys()
+        assert all(d["version"] == second["version"] for d in shared.values())
+        assert {k: (d["status"], d["reasons"]) for k, d in shared.items()} == {
+            k: (d["status"], d["reasons"]) for k, d in own.items()
+        }
+        csv_item = shared["demo-csv:CSV-01"]
+        assert csv_item["status"] == "accepted" and csv_item["stage"] == "carried"
+        assert prov.versions_holding(["demo-csv:CSV-01"], besides="") == sorted(
+            [first["version"], second["version"]]
+        )
+    finally:
+        prov.close()
+    assert verify(settings(), second["version"]) == []
+    traced = subprocess.run(
+        [str(Path(sys.executable).with_name("corpus")), "trace", "demo-csv:CSV-01", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+    )
+    (history,) = json.loads(traced.stdout)
+    assert [v["version"] for v in history["in_versions"]] == [first["version"], second["version"]]
 
     listed = subprocess.run(
         [str(Path(sys.executable).with_name("corpus")), "deliveries", "--json"],
@@ -199,6 +224,36 @@ def test_unchanged_delivery_does_no_audio_work(corpus_env, mongo_uri):
     assert {r["partner"] for r in rows[4:]} == partners
     assert all(r["same_as"] == first["version"] for r in rows[4:])
     assert all(r["same_as"] is None for r in rows[:4])
+
+
+def test_decisions_are_shared_only_while_nothing_they_rest_on_changed(corpus_env, mongo_uri):
+    """A date past the point where a licence starts or runs out, or one changed delivery
+    among unchanged ones, makes the refresh judge every record again."""
+    from pymongo import MongoClient
+
+    first = run_refresh(settings(), as_of=date(2026, 11, 20), run_id="share-1")
+    db = MongoClient(mongo_uri).get_default_database()
+    holds = db.versions.find_one({"_id": first["version"]})["holds_until"]
+    assert holds is not None, "the demo has licences that start or end"
+    later = date.fromisoformat(holds) + timedelta(days=1)
+    moved = plan(settings(), "share-2", later)
+    meta = db.versions.find_one({"_id": moved.version})
+    assert "decisions_from" not in meta
+    assert db.decisions.count_documents({"version": moved.version}) == meta["items"]
+
+    demo = ensure_demo_delivery(settings().home / "demo").parent / "deliveries"
+    catalog = demo / "demo-csv" / "catalog.csv"
+    catalog.write_text(
+        "".join(
+            line for line in catalog.read_text().splitlines(keepends=True) if "CSV-02" not in line
+        )
+    )
+    changed = plan(settings(), "share-3", date(2026, 11, 21))
+    meta = db.versions.find_one({"_id": changed.version})
+    assert "decisions_from" not in meta
+    partners = {d["partner"] for d in db.decisions.find({"version": changed.version})}
+    assert partners == {"demo-label", "demo-ddex", "demo-csv", "demo-feed"}
+    assert db.decisions.count_documents({"version": changed.version}) == meta["items"]
 
 
 def test_items_gone_from_a_delivery_follow_the_partner_setting(corpus_env, mongo_uri):

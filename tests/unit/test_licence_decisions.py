@@ -356,3 +356,35 @@ def test_time_zone_boundary_changes_the_answer():
     assert not decide(contract, Policy(), task_date(late_evening_in_new_york, None)).accepted
     early_in_berlin = datetime(2026, 3, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
     assert decide(contract, Policy(), task_date(early_in_berlin, None)).accepted
+
+
+def test_a_decision_holds_until_a_date_moves_it():
+    """Every day up to `holds_until` gives the same reasons, the day after does not."""
+    from pipeline.licensing.decide import holds_until
+    from pipeline.licensing.model import Revocation
+
+    as_of = date(2026, 11, 20)
+    policy = Policy(min_validity_days=30)
+    cases = [
+        License(id="CC0-1.0"),
+        License(id="CC0-1.0", valid_from=date(2026, 12, 5)),
+        License(id="CC0-1.0", valid_until=date(2027, 1, 31)),
+        License(id="CC0-1.0", valid_until=date(2026, 12, 1)),
+        License(id="CC0-1.0", revoked=Revocation(date=date(2027, 3, 1), reason="x")),
+        License(
+            id="CC0-1.0",
+            valid_from=date(2026, 12, 1),
+            valid_until=date(2027, 2, 1),
+            revoked=Revocation(date=date(2027, 1, 20), reason="x"),
+        ),
+    ]
+    for licence in cases:
+        until = holds_until(licence, policy, as_of)
+        reasons = decide(licence, policy, as_of).reasons
+        last = until or as_of + timedelta(days=800)
+        day = as_of
+        while day <= last:
+            assert decide(licence, policy, day).reasons == reasons, (licence, day)
+            day += timedelta(days=1)
+        if until is not None:
+            assert decide(licence, policy, until + timedelta(days=1)).reasons != reasons
