@@ -45,6 +45,32 @@ class Delivery:
             index += 1
 
 
+def files_stamp(partner: Partner) -> str | None:
+    """A stamp of the catalog files a manifest or CSV delivery is read from (their names,
+    sizes and modification times, or gs:// generations; nothing read): while it is the same,
+    so are the records. None for DDEX, whose records also depend on which audio files
+    exist, and for feeds, which are only known by fetching them."""
+    from pipeline.catalogs import location
+    from pipeline.catalogs.manifest import MANIFEST_NAME
+
+    if partner.connector == "manifest":
+        pattern = MANIFEST_NAME
+    elif partner.connector == "csv":
+        pattern = partner.mapping_or_default().files
+    else:
+        return None
+    try:
+        delivery = location.open_delivery(partner.location, partner.connector)
+        files = delivery.files(pattern)
+        stamps = [delivery.stamp(file) for file in files]
+    except (OSError, ValueError, location.DeliveryError):
+        return None
+    if not files or None in stamps:
+        return None
+    lines = [f"{f.name}\t{f.location}\t{stamp}" for f, stamp in zip(files, stamps, strict=True)]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
 def open_delivery(partner: Partner) -> Delivery:
     """Read every record of `partner`'s delivery (nothing validated or normalised yet)."""
     digest = hashlib.sha256()

@@ -66,6 +66,11 @@ class Delivery:
     def exists(self, location: str) -> bool:
         raise NotImplementedError
 
+    def stamp(self, file: DeliveryFile) -> str | None:
+        """What changes whenever the file does, from its metadata (nothing read): size and
+        modification time, or a gs:// object's generation and size; None when unknown."""
+        raise NotImplementedError
+
     def resolve(self, reference: str) -> str:
         """The absolute location of a delivery-relative reference; ValueError if it escapes."""
         return resolve_audio(self.root, reference)
@@ -107,6 +112,13 @@ class LocalDelivery(Delivery):
             return Path(location).is_file()
         except OSError:
             return False
+
+    def stamp(self, file: DeliveryFile) -> str | None:
+        try:
+            stat = os.stat(file.location)
+        except OSError:
+            return None
+        return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 @dataclass(frozen=True)
@@ -166,6 +178,11 @@ class GcsDelivery(Delivery):
         if bucket != self._bucket_name or not key:
             return False
         return (self._seen.get(key) or self._get(key)) is not None
+
+    def stamp(self, file: DeliveryFile) -> str | None:
+        _, key = split_gs(file.location)
+        meta = self._seen.get(key) or self._get(key)
+        return None if meta is None else f"gs:{meta.generation}:{meta.size}"
 
     def _get(self, key: str) -> _Meta | None:
         with _errors(f"gs://{self._bucket_name}/{key}"):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from pipeline.catalogs.delivery import Delivery, open_delivery
+from pipeline.catalogs.delivery import Delivery, files_stamp, open_delivery
 from pipeline.catalogs.models import CatalogItem, InvalidRecord
 from pipeline.catalogs.partners import Partner, load_partners
 from pipeline.config import Settings
@@ -123,26 +123,30 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                     written.add(doc)
             deliveries.append(
                 tally.record(partner, version, run_id, as_of, validation.get(partner.id))
-                | {"records_digest": delivery.records_digest}
+                | {"records_digest": delivery.records_digest, "files_stamp": stamps[partner.id]}
             )
 
-        held: list[Delivery] = []
+        held: list[Delivery | Partner] = []
+        stamps = {p.id: files_stamp(p) for p in partners}
         for partner in partners:
+            before = earlier.get(partner.id, {})
+            if share and stamps[partner.id] and before.get("files_stamp") == stamps[partner.id]:
+                held.append(partner)
+                continue
             delivery = open_delivery(partner)
-            same = earlier.get(partner.id, {}).get("records_digest") == delivery.records_digest
-            if share and same:
+            if share and before.get("records_digest") == delivery.records_digest:
                 held.append(delivery)
                 continue
             share = False
             for each in [*held, delivery]:
-                judge_delivery(each)
+                judge_delivery(each if isinstance(each, Delivery) else open_delivery(each))
             held = []
             del delivery
         if share:
             return _shared_plan(
                 prov,
                 parent_meta,
-                earlier,
+                {p: {**d, "files_stamp": stamps.get(p)} for p, d in earlier.items()},
                 version,
                 run_id,
                 as_of,
@@ -301,17 +305,19 @@ def _shared_plan(
 
 def _validate(store, prov, parent: str | None, version: str, delivery: Delivery):
     """(failed expectations per record, where the validation result is) for a delivery.
-    When the parent read the very same records with the same suite, its result holds and
-    is reused: no validation library is imported for an unchanged delivery."""
+    When the version that validated the parent's delivery read the very same records with
+    the same suite, its result holds and is reused: no validation library is imported for
+    an unchanged delivery."""
     from pipeline.validation import suite_hash
 
     partner = delivery.partner.id
     suite = suite_hash()
-    if parent:
-        failures = earlier_failures(store, parent, partner, delivery.records_digest, suite)
-        earlier = prov.delivery(f"{parent}/{partner}") if failures is not None else None
-        if earlier and earlier.get("validation"):
-            return failures, {**earlier["validation"], "reused_from": parent}
+    report = ((prov.delivery(f"{parent}/{partner}") if parent else None) or {}).get("validation")
+    if report:
+        source = report.get("reused_from") or parent
+        failures = earlier_failures(store, source, partner, delivery.records_digest, suite)
+        if failures is not None:
+            return failures, {**report, "reused_from": source}
     from pipeline.validation import validate_records
 
     report = validate_records(delivery.raw_data())

@@ -160,6 +160,10 @@ def test_unchanged_delivery_does_no_audio_work(corpus_env, mongo_uri):
         "from pipeline.config import Settings\n"
         "from pipeline.refresh import run_refresh\n"
         f"settings = Settings.from_env(shard_target_bytes={SMALL_SHARDS})\n"
+        "import pipeline.catalogs.csv_manifest as csv, pipeline.catalogs.manifest as manifest\n"
+        "def unread(*args, **kwargs):\n"
+        "    raise AssertionError('an unchanged manifest or CSV file is not read again')\n"
+        "csv.read = manifest.read = unread\n"
         "result = run_refresh(settings, as_of=date(2026, 11, 21), run_id='same-2')\n"
         "print(json.dumps([result, 'great_expectations' in sys.modules], default=str))\n"
     )
