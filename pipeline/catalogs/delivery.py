@@ -1,48 +1,84 @@
-"""One partner delivery: its records as read, their digest, and typed items made lazily."""
+"""One partner delivery, read in chunks: records as read, their digest, typed items."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+import itertools
+from collections.abc import Callable, Iterator
 
 from pipeline.catalogs import read_partner
 from pipeline.catalogs.models import CatalogItem, InvalidRecord, RawRecord
 from pipeline.catalogs.normalise import normalise, record_key
 from pipeline.catalogs.partners import Partner
 
+# Records held in memory at once: a chunk is validated, normalised and judged, then dropped.
+CHUNK = 100_000
 
-@dataclass
+Record = RawRecord | InvalidRecord
+# Failed expectations per readable record of one chunk (index within the chunk).
+Validate = Callable[[list[dict], int], dict[int, list[str]]]
+
+
 class Delivery:
-    """The records of one delivery in the order read. `records_digest` covers each record
-    as read (data, file and line), in order: an equal digest means the metadata validation
-    of an earlier read holds for this one record by record."""
+    """A delivery read lazily, `chunk` records at a time (the first chunk at once).
+    `records_digest` covers each record as read (data, file and line), in order: an equal
+    digest means the metadata validation of an earlier read holds record by record. It is
+    known once every record was read: at once when the delivery fits in one chunk."""
 
-    partner: Partner
-    records: list[RawRecord | InvalidRecord]
-    records_digest: str
+    def __init__(self, partner: Partner, chunk: int = CHUNK):
+        self.partner, self._size = partner, chunk
+        self._records = iter(read_partner(partner))
+        self._digest = hashlib.sha256()
+        self._first: list[Record] | None = self._take()
+        self.complete = len(self._first) < chunk or self._peek()
 
-    def raw_data(self) -> list[dict]:
-        """What the metadata suite checks: the data of every readable record, in order."""
-        return [r.data for r in self.records if isinstance(r, RawRecord)]
+    @property
+    def records_digest(self) -> str | None:
+        return self._digest.hexdigest() if self.complete else None
 
-    def items(self, failures: dict[int, list[str]]) -> Iterator[CatalogItem | InvalidRecord]:
-        """Typed items in delivery order, made one at a time; `failures` maps a readable
-        record's index to the expectations it failed."""
+    def _take(self) -> list[Record]:
+        records = list(itertools.islice(self._records, self._size))
+        for record in records:
+            self._digest.update(type(record).__name__.encode())
+            self._digest.update(record.model_dump_json().encode())
+        return records
+
+    def _peek(self) -> bool:
+        """Whether nothing follows the first chunk (the one record read ahead is kept)."""
+        following = next(self._records, None)
+        if following is None:
+            return True
+        self._records = itertools.chain([following], self._records)
+        return False
+
+    def chunks(self) -> Iterator[list[Record]]:
+        """Every record in delivery order, a chunk at a time (once)."""
+        chunk, self._first = self._first, None
+        while chunk:
+            yield chunk
+            chunk = self._take()
+        self.complete = True
+
+    def items(self, validate: Validate) -> Iterator[CatalogItem | InvalidRecord]:
+        """Typed items in delivery order, made a chunk at a time; `validate` gets each
+        chunk's readable records and the chunk's number."""
         seen: set[str] = set()
-        count = index = 0
-        for record in self.records:
-            count += 1
-            if isinstance(record, InvalidRecord):
-                if record.key in seen:
-                    unique = f"{record.track_id}#record-{count}"
-                    record = record.model_copy(update={"track_id": unique})
-                seen.add(record.key)
-                yield record
-                continue
-            track_id = record_key(record, seen)
-            yield normalise(record, track_id, failures.get(index))
-            index += 1
+        count = 0
+        for number, chunk in enumerate(self.chunks()):
+            failures = validate([r.data for r in chunk if isinstance(r, RawRecord)], number)
+            index = 0
+            for record in chunk:
+                count += 1
+                if isinstance(record, InvalidRecord):
+                    if record.key in seen:
+                        unique = f"{record.track_id}#record-{count}"
+                        record = record.model_copy(update={"track_id": unique})
+                    seen.add(record.key)
+                    yield record
+                    continue
+                track_id = record_key(record, seen)
+                yield normalise(record, track_id, failures.get(index))
+                index += 1
 
 
 def files_stamp(partner: Partner) -> str | None:
@@ -71,21 +107,21 @@ def files_stamp(partner: Partner) -> str | None:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def open_delivery(partner: Partner) -> Delivery:
-    """Read every record of `partner`'s delivery (nothing validated or normalised yet)."""
-    digest = hashlib.sha256()
-    records = []
-    for record in read_partner(partner):
-        digest.update(type(record).__name__.encode())
-        digest.update(record.model_dump_json().encode())
-        records.append(record)
-    return Delivery(partner, records, digest.hexdigest())
+def open_delivery(partner: Partner, chunk: int | None = None) -> Delivery:
+    """Start reading `partner`'s delivery (nothing validated or normalised yet)."""
+    return Delivery(partner, chunk or CHUNK)
 
 
 def read_delivery(partner: Partner):
-    """(items in delivery order, MetadataReport); a failed expectation makes the record invalid."""
+    """(items in delivery order, MetadataReport) of a delivery read whole; a failed
+    expectation makes the record invalid."""
     from pipeline.validation import validate_records
 
-    delivery = open_delivery(partner)
-    report = validate_records(delivery.raw_data())
-    return list(delivery.items(report.failures)), report
+    reports = []
+
+    def validate(records: list[dict], number: int) -> dict[int, list[str]]:
+        reports.append(validate_records(records))
+        return reports[-1].failures
+
+    items = list(Delivery(partner, chunk=10**12).items(validate))
+    return items, reports[0] if reports else validate_records([])

@@ -32,7 +32,12 @@ from pipeline.refresh.common import (
 )
 from pipeline.shards.manifest import manifest_key, version_id
 from pipeline.storage import open_store
-from pipeline.validation.publish import earlier_failures, publish_report
+from pipeline.validation.publish import (
+    earlier_failures,
+    publish_part,
+    publish_parts,
+    publish_report,
+)
 
 RAW_LIMIT = 4000
 BATCH = 1000
@@ -110,9 +115,9 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
 
         def judge_delivery(delivery: Delivery) -> None:
             partner = delivery.partner
-            failures, validation[partner.id] = _validate(store, prov, parent, version, delivery)
+            checks = _Validation(store, prov, parent, version, delivery)
             tally = _Tally()
-            for item in delivery.items(failures):
+            for item in delivery.items(checks):
                 doc = judge.item(item)
                 delivered.add(doc["item_key"])
                 tally.add(item, doc)
@@ -121,8 +126,9 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                     admitted.append(doc)
                 else:
                     written.add(doc)
+            validation[partner.id] = checks.published(delivery.records_digest)
             deliveries.append(
-                tally.record(partner, version, run_id, as_of, validation.get(partner.id))
+                tally.record(partner, version, run_id, as_of, validation[partner.id])
                 | {"records_digest": delivery.records_digest, "files_stamp": stamps[partner.id]}
             )
 
@@ -134,7 +140,11 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                 held.append(partner)
                 continue
             delivery = open_delivery(partner)
-            if share and before.get("records_digest") == delivery.records_digest:
+            if (
+                share
+                and delivery.complete
+                and before.get("records_digest") == (delivery.records_digest)
+            ):
                 held.append(delivery)
                 continue
             share = False
@@ -303,26 +313,68 @@ def _shared_plan(
     return Plan(version, [], committed=False, licensed=0)
 
 
-def _validate(store, prov, parent: str | None, version: str, delivery: Delivery):
-    """(failed expectations per record, where the validation result is) for a delivery.
-    When the version that validated the parent's delivery read the very same records with
-    the same suite, its result holds and is reused: no validation library is imported for
-    an unchanged delivery."""
-    from pipeline.validation import suite_hash
+class _Validation:
+    """The metadata validation of one delivery, a chunk at a time (called by
+    `Delivery.items`). When the version that validated the parent's delivery read the very
+    same records with the same suite, its result holds and is reused: no validation library
+    is imported for an unchanged delivery. A delivery of more than one chunk is validated
+    and published in parts."""
 
-    partner = delivery.partner.id
-    suite = suite_hash()
-    report = ((prov.delivery(f"{parent}/{partner}") if parent else None) or {}).get("validation")
-    if report:
-        source = report.get("reused_from") or parent
-        failures = earlier_failures(store, source, partner, delivery.records_digest, suite)
-        if failures is not None:
-            return failures, {**report, "reused_from": source}
-    from pipeline.validation import validate_records
+    def __init__(self, store, prov, parent: str | None, version: str, delivery: Delivery):
+        from pipeline.validation import suite_hash
 
-    report = validate_records(delivery.raw_data())
-    published = publish_report(store, version, partner, report, delivery.records_digest, suite)
-    return report.failures, published
+        self.store, self.version, self.partner = store, version, delivery.partner.id
+        self.suite, self.whole = suite_hash(), delivery.complete
+        self.parts: list[dict] = []
+        self.failures: dict[int, list[str]] = {}
+        self.offset = 0
+        self.report = None
+        self.reused = None
+        earlier = (prov.delivery(f"{parent}/{self.partner}") if parent else None) or {}
+        report = earlier.get("validation")
+        if report and self.whole:
+            source = report.get("reused_from") or parent
+            failures = earlier_failures(
+                store, source, self.partner, delivery.records_digest, self.suite
+            )
+            if failures is not None:
+                self.failures, self.reused = failures, {**report, "reused_from": source}
+
+    def __call__(self, records: list[dict], number: int) -> dict[int, list[str]]:
+        if self.reused:
+            return self.failures
+        from pipeline.validation import validate_records
+
+        report = validate_records(records)
+        for index, names in report.failures.items():
+            self.failures[self.offset + index] = names
+        self.offset += len(records)
+        if self.whole:
+            self.report = report
+        else:
+            part = publish_part(self.store, self.version, self.partner, report, number + 1)
+            self.parts.append(part)
+        return report.failures
+
+    def published(self, records_digest: str) -> dict:
+        """Where the result is, once every chunk was validated."""
+        if self.reused:
+            return self.reused
+        if self.parts:
+            return publish_parts(
+                self.store,
+                self.version,
+                self.partner,
+                self.parts,
+                self.failures,
+                records_digest,
+                self.suite,
+            )
+        if self.report is None:
+            self([], 0)
+        return publish_report(
+            self.store, self.version, self.partner, self.report, records_digest, self.suite
+        )
 
 
 class _Writer:

@@ -303,3 +303,35 @@ def test_dedup_rerun_after_a_crash_keeps_reused_shards(corpus_env, mongo_uri):
     db.versions.update_one({"_id": second.version}, {"$set": {"jobs_planned": False}})
     assert dedup(settings(), second.version) == first_layout
     assert db.versions.find_one({"_id": second.version})["reused_shards"] == reused
+
+
+def test_a_delivery_read_in_chunks_is_judged_as_one_read_whole(corpus_env, mongo_uri, monkeypatch):
+    """Chunks bound the records held in memory; the decisions, the failed expectations of
+    each record and the counts stay those of a whole read, and the validation is published
+    in parts."""
+    from pymongo import MongoClient
+
+    import pipeline.catalogs.delivery as delivery
+
+    whole = plan(settings(), "whole-read", date(2026, 11, 20))
+    monkeypatch.setattr(delivery, "CHUNK", 4)
+    chunked = plan(settings(), "chunked-read", date(2026, 11, 20))
+    db = MongoClient(mongo_uri).get_default_database()
+
+    def judged(version: str) -> dict:
+        found = db.decisions.find({"version": version})
+        return {d["item_key"]: (d["status"], d["reasons"], d["messages"]) for d in found}
+
+    assert judged(chunked.version) == judged(whole.version)
+    assert chunked.licensed == whole.licensed
+    report = db.versions.find_one({"_id": chunked.version})["validation"]["demo-label"]
+    first = db.versions.find_one({"_id": whole.version})["validation"]["demo-label"]
+    assert report["parts"] > 1 and "parts" not in first
+    assert (report["evaluated"], report["failed_records"]) == (
+        first["evaluated"],
+        first["failed_records"],
+    )
+    store = open_store(settings().store)
+    prefix = f"runs/{chunked.version}/validation/demo-label"
+    assert store.exists(f"{prefix}/part-0001/result.json")
+    assert json.loads(store.get(f"{prefix}/result.json"))["parts"][0]["evaluated"] == 4
