@@ -1,7 +1,8 @@
 """The corpus refresh in resumable steps; the CLI runs them in order, the DAG as tasks.
 
-  plan           read catalogs, validate, decide licences, record every item; carry over
-                 unchanged items of the parent version; batch the rest for analysis
+  plan           read catalogs a chunk at a time, validate, decide licences, record every
+                 item; carry over unchanged items of the parent version; batch the rest for
+                 analysis; when nothing changed, share the parent's decisions (share.py)
   analyse_batch  fetch + checksum, decode once, quality gate, descriptors (mapped)
   dedup          the same recording twice is admitted once; lay out the shard jobs
   write_shard    write one new shard, or rewrite a parent shard without removed items (mapped)

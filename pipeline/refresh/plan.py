@@ -21,7 +21,6 @@ from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
 from pipeline.reasons import Reason
 from pipeline.refresh.common import (
-    ACCEPTED,
     ANALYSED,
     CARRIED,
     LICENSED,
@@ -30,14 +29,17 @@ from pipeline.refresh.common import (
     rejudge,
     row_hash,
 )
+from pipeline.refresh.share import (
+    audio_stamp,
+    audio_unchanged,
+    digest,
+    earlier_deliveries,
+    may_share,
+    shared_plan,
+)
 from pipeline.shards.manifest import manifest_key, version_id
 from pipeline.storage import open_store
-from pipeline.validation.publish import (
-    earlier_failures,
-    publish_part,
-    publish_parts,
-    publish_report,
-)
+from pipeline.validation.delivery import DeliveryValidation
 
 RAW_LIMIT = 4000
 BATCH = 1000
@@ -101,13 +103,13 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             "policy_hash": policy_hash,
             "descriptor_set": DESCRIPTOR_SET_VERSION,
             "partner_configs": [[r["id"], r["config_hash"]] for r in records],
-            "revocations_digest": _digest(sorted(str(r["_id"]) for r in revocations)),
+            "revocations_digest": digest(sorted(str(r["_id"]) for r in revocations)),
         }
         hosts = {p.id: list(p.allowed_audio_hosts) for p in partners}
-        share = _may_share(parent_meta, context, as_of) and _audio_unchanged(
+        share = may_share(parent_meta, context, as_of) and audio_unchanged(
             [*carried_from.values(), *audio_verdicts.values()], hosts
         )
-        earlier = _earlier_deliveries(prov, parent, partners) if share else {}
+        earlier = earlier_deliveries(prov, parent, partners) if share else {}
         prov.forget_decisions(version)
         judge = _Judge(policy, policy_hash, as_of, version, run_id, revocations)
         written = _Writer(prov)
@@ -115,7 +117,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
 
         def judge_delivery(delivery: Delivery) -> None:
             partner = delivery.partner
-            checks = _Validation(store, prov, parent, version, delivery)
+            checks = DeliveryValidation(store, prov, parent, version, delivery)
             tally = _Tally()
             for item in delivery.items(checks):
                 doc = judge.item(item)
@@ -153,7 +155,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             held = []
             del delivery
         if share:
-            return _shared_plan(
+            shared_plan(
                 prov,
                 parent_meta,
                 {p: {**d, "files_stamp": stamps.get(p)} for p, d in earlier.items()},
@@ -172,6 +174,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                 },
                 json.loads(store.get(manifest_key(parent))),
             )
+            return Plan(version, [], committed=False, licensed=0)
         for partner in partners:
             if partner.missing_items == "keep":
                 for previous in carried_from.values():
@@ -217,164 +220,6 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         return Plan(version, list(range(batch_count)), committed=False, licensed=len(to_analyse))
     finally:
         prov.close()
-
-
-def _digest(values: list[str]) -> str:
-    return hashlib.sha256("\n".join(values).encode()).hexdigest()
-
-
-def _may_share(parent_meta: dict | None, context: dict, as_of: date) -> bool:
-    """Whether the parent's decisions would all come out the same on `as_of`, deliveries
-    aside: same policy, descriptor set, partners and revocations in effect, and no licence
-    date between the parent's logical date and this one (`holds_until`)."""
-    if not parent_meta or parent_meta.get("kind") == "takedown" or parent_meta.get("withdrawn"):
-        return False
-    if any(parent_meta.get(key) != value for key, value in context.items()):
-        return False
-    if "holds_until" not in parent_meta or as_of.isoformat() < parent_meta["as_of"]:
-        return False
-    holds = parent_meta["holds_until"]
-    return holds is None or as_of.isoformat() <= holds
-
-
-def _audio_unchanged(records: list[dict], hosts: dict[str, list[str]]) -> bool:
-    """Whether the audio behind the parent's admitted and audio-refused items is as it was:
-    by the delivered checksum an admitted row was checked against, else by its stamp."""
-    for record in records:
-        if record["status"] == ACCEPTED and record.get("sha256"):
-            continue
-        stamp = audio_stamp(record["audio_location"], hosts.get(record["partner"], []))
-        if stamp is None or stamp != record.get("audio_stamp"):
-            return False
-    return True
-
-
-def _earlier_deliveries(prov, parent: str, partners: list[Partner]) -> dict[str, dict]:
-    found = prov.deliveries([f"{parent}/{p.id}" for p in partners])
-    return {d["partner"]: d for d in found}
-
-
-def _shared_plan(
-    prov,
-    parent_meta: dict,
-    earlier: dict[str, dict],
-    version: str,
-    run_id: str,
-    as_of: date,
-    fields: dict,
-    parent_manifest: dict,
-) -> Plan:
-    """A version whose deliveries, policy, partners, revocations and audio are those of its
-    parent, on a date where no licence changes: it uses the parent's decisions and shards
-    (`decisions_from`) and writes no record per item."""
-    parent = parent_meta["_id"]
-    validation = {
-        partner: {**d["validation"], "reused_from": d["validation"].get("reused_from") or parent}
-        for partner, d in earlier.items()
-        if d.get("validation")
-    }
-    skip = ("_id", "version", "run_id", "as_of", "read_at", "validation")
-    prov.record_deliveries(
-        [
-            {k: v for k, v in d.items() if k not in skip}
-            | {
-                "version": version,
-                "run_id": run_id,
-                "as_of": as_of.isoformat(),
-                "validation": validation.get(partner),
-                "read_at": datetime.now(UTC),
-            }
-            for partner, d in earlier.items()
-        ]
-    )
-    shards = [shard["path"] for shard in parent_manifest["shards"]]
-    prov.add_shards_to_version(shards, version)
-    prov.upsert_version(
-        version,
-        run_id=run_id,
-        as_of=as_of.isoformat(),
-        status="building",
-        parent=parent,
-        decisions_from=parent_meta.get("decisions_from") or parent,
-        examples=parent_meta.get("examples"),
-        validation=validation,
-        holds_until=parent_meta["holds_until"],
-        items=parent_meta["items"],
-        licensed=0,
-        batch_count=0,
-        planned=True,
-        reused_shards=shards,
-        job_count=0,
-        duplicates=0,
-        jobs_planned=True,
-        **fields,
-    )
-    prov.record_event(run_id, "decisions-shared", version=version, decisions_from=parent)
-    return Plan(version, [], committed=False, licensed=0)
-
-
-class _Validation:
-    """The metadata validation of one delivery, a chunk at a time (called by
-    `Delivery.items`). When the version that validated the parent's delivery read the very
-    same records with the same suite, its result holds and is reused: no validation library
-    is imported for an unchanged delivery. A delivery of more than one chunk is validated
-    and published in parts."""
-
-    def __init__(self, store, prov, parent: str | None, version: str, delivery: Delivery):
-        from pipeline.validation import suite_hash
-
-        self.store, self.version, self.partner = store, version, delivery.partner.id
-        self.suite, self.whole = suite_hash(), delivery.complete
-        self.parts: list[dict] = []
-        self.failures: dict[int, list[str]] = {}
-        self.offset = 0
-        self.report = None
-        self.reused = None
-        earlier = (prov.delivery(f"{parent}/{self.partner}") if parent else None) or {}
-        report = earlier.get("validation")
-        if report and self.whole:
-            source = report.get("reused_from") or parent
-            failures = earlier_failures(
-                store, source, self.partner, delivery.records_digest, self.suite
-            )
-            if failures is not None:
-                self.failures, self.reused = failures, {**report, "reused_from": source}
-
-    def __call__(self, records: list[dict], number: int) -> dict[int, list[str]]:
-        if self.reused:
-            return self.failures
-        from pipeline.validation import validate_records
-
-        report = validate_records(records)
-        for index, names in report.failures.items():
-            self.failures[self.offset + index] = names
-        self.offset += len(records)
-        if self.whole:
-            self.report = report
-        else:
-            part = publish_part(self.store, self.version, self.partner, report, number + 1)
-            self.parts.append(part)
-        return report.failures
-
-    def published(self, records_digest: str) -> dict:
-        """Where the result is, once every chunk was validated."""
-        if self.reused:
-            return self.reused
-        if self.parts:
-            return publish_parts(
-                self.store,
-                self.version,
-                self.partner,
-                self.parts,
-                self.failures,
-                records_digest,
-                self.suite,
-            )
-        if self.report is None:
-            self([], 0)
-        return publish_report(
-            self.store, self.version, self.partner, self.report, records_digest, self.suite
-        )
 
 
 class _Writer:
@@ -562,28 +407,6 @@ def _unchanged(
     if doc.get("sha256"):
         return previous.get("audio_sha256") == doc["sha256"]
     return bool(doc.get("audio_stamp")) and previous.get("audio_stamp") == doc["audio_stamp"]
-
-
-def audio_stamp(location: str, allowed_hosts: list[str] | tuple[str, ...] = ()) -> str | None:
-    """`size:mtime_ns` of a local audio file, `gs:<generation>:<size>` of a gs:// object (its
-    metadata; nothing downloaded) in an allowed bucket, `missing` when there is none, and None
-    for other remote audio (or a store that cannot be asked), whose state cannot be known
-    without fetching it. Asked only for licence-admitted items."""
-    if location.startswith("gs://"):
-        from pipeline.audio.fetch import host_allowed
-
-        if not host_allowed(location, allowed_hosts):
-            return None
-        from pipeline.catalogs.location import object_stamp
-
-        return object_stamp(location)
-    if "://" in location:
-        return None
-    try:
-        stat = Path(location).stat()
-    except OSError:
-        return "missing"
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _earlier_verdict(previous: dict) -> dict:

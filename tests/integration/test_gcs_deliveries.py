@@ -17,7 +17,7 @@ from pipeline.catalogs.location import open_delivery
 from pipeline.catalogs.models import CatalogItem, InvalidRecord, RawRecord
 from pipeline.catalogs.normalise import resolve_audio
 from pipeline.catalogs.partners import CsvMapping, Partner
-from pipeline.refresh.plan import audio_stamp
+from pipeline.refresh.share import audio_stamp
 from pipeline.storage.gcs import client_from_env
 from tests.unit.test_ddex import (
     MAPPING,
