@@ -33,7 +33,7 @@ MIN_WORDS = 10
 # recordings says nothing about any of them; at most MAX_CANDIDATES kept recordings, those
 # sharing the most words and at least MIN_SHARED (one can be chance), get the aligned
 # comparison.
-SAMPLE_BITS = 2
+SAMPLE_BITS = 3
 MIN_SHARED = 2
 MAX_POSTINGS = 1000
 MAX_CANDIDATES = 20
@@ -159,7 +159,8 @@ class FingerprintIndex:
     """
 
     def __init__(self) -> None:
-        self._postings: dict[int, list[int]] = {}
+        # word -> the kept recording filed under it, or a list once several are
+        self._postings: dict[int, int | list[int]] = {}
         self._kept: list[tuple[Hashable, np.ndarray]] = []
 
     def __len__(self) -> int:
@@ -172,7 +173,9 @@ class FingerprintIndex:
         shared: Counter[int] = Counter()
         for word in _sampled(words):
             postings = self._postings.get(word)
-            if postings and len(postings) <= MAX_POSTINGS:
+            if isinstance(postings, int):
+                shared[postings] += 1
+            elif postings and len(postings) <= MAX_POSTINGS:
                 shared.update(postings)
         for number, count in shared.most_common(MAX_CANDIDATES):
             if count < MIN_SHARED:
@@ -189,8 +192,10 @@ class FingerprintIndex:
         number = len(self._kept)
         self._kept.append((key, words))
         for word in _sampled(words):
-            postings = self._postings.setdefault(word, [])
-            if len(postings) <= MAX_POSTINGS:
+            postings = self._postings.setdefault(word, number)
+            if isinstance(postings, int) and postings != number:
+                self._postings[word] = [postings, number]
+            elif isinstance(postings, list) and len(postings) <= MAX_POSTINGS:
                 postings.append(number)
 
 
