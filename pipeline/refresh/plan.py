@@ -470,7 +470,7 @@ def _licence_record(
             "reasons": [Reason.METADATA_INVALID.value],
             "messages": [f"{Reason.METADATA_INVALID}: {item.message}"],
         }
-    licence = apply_revocations(item.license, item.partner, item.track_id, list(revocations))
+    licence = apply_revocations(item.license, item.partner, item.track_id, revocations)
     decision = decide(licence, policy, as_of)
     if judged:
         judged(licence)
