@@ -11,12 +11,13 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 # Small batches so the demo's tracks fan out over several mapped Airflow tasks.
 DEMO_ENV := CORPUS_HOME=$(HOME_DIR) \
+	CORPUS_PARTNERS=$(HOME_DIR)/demo/partners.yaml \
 	CORPUS_BATCH_SIZE=6 \
 	AIRFLOW_HOME=$(HOME_DIR)/airflow \
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False
 
-.PHONY: demo test setup lint bench clean stop chromium airflow
+.PHONY: demo test unit setup lint bench clean stop chromium airflow
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -62,6 +63,10 @@ chromium:  ## Debian's headless Chromium, which renders the audit report in the 
 test: setup chromium  ## run the whole test suite (starts SecantusDB, fake-gcs-server, Airflow itself)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
+
+unit: setup  ## the fast tests: no database, object store, Airflow run or browser
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q tests/unit
 
 bench: setup  ## descriptor stage vs bare Essentia MusicExtractor, same files, same run
 	$(VENV)/bin/python bench/descriptors_bench.py

@@ -30,7 +30,7 @@ KEYS = [("A", "minor"), ("E", "major"), ("C", "major"), ("F#", "minor"), ("Bb", 
 
 def delivery(folder: Path, tracks: int, seconds: float) -> list[Path]:
     """`tracks` distinct synthesised recordings and a manifest admitting them all."""
-    from pipeline.audio import synth
+    from corpus_demo import synth
 
     audio = folder / "audio"
     audio.mkdir(parents=True)

@@ -32,7 +32,7 @@ SHARED_FILES = 4
 
 def write_catalog(folder: Path, records: int, admitted: float) -> Path:
     """A manifest of `records` lines; about `admitted` of them have an admissible licence."""
-    from pipeline.audio import synth
+    from corpus_demo import synth
 
     audio = folder / "audio"
     audio.mkdir(parents=True)

@@ -41,7 +41,7 @@ def music_extractor(path: str) -> float:
 
 
 def synthesise(folder: Path, tracks: int, seconds: float) -> list[str]:
-    from pipeline.audio import synth
+    from corpus_demo import synth
 
     paths = []
     for i in range(tracks):

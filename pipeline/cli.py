@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline.config import Settings
+from pipeline.items import Status
 
 console = Console(stderr=True)
 
@@ -82,7 +83,7 @@ def main() -> None:
 @click.option(
     "--partners",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Partners file (YAML). Default: the demo delivery.",
+    help="Partners file (YAML). Default: $CORPUS_PARTNERS.",
 )
 @click.option(
     "--policy",
@@ -341,7 +342,7 @@ def _licence_line(licence: dict) -> str:
 
 def _print_decision(rec: dict) -> None:
     licence = rec.get("license") or {}
-    accepted = rec["status"] == "accepted"
+    accepted = rec["status"] == Status.ACCEPTED
     state = "[green]ACCEPTED[/green]" if accepted else f"[red]{rec['status'].upper()}[/red]"
     committed = "committed" if rec["committed"] else "not committed"
     if rec.get("withdrawn"):
@@ -400,35 +401,21 @@ def revoke(partner, track_id, license_id, reason, effective, actor) -> None:
     """Record a revocation; the next refresh or takedown removes what it names."""
     from datetime import UTC, datetime
 
+    from pipeline.licensing.revocations import describe, new_revocation
     from pipeline.provenance import connect
 
-    if bool(track_id) == bool(license_id):
-        _fail("give exactly one of --track or --license")
-    if not partner.strip() or not reason.strip() or not actor.strip():
-        _fail("--partner, --reason and --actor must not be empty")
-    day = (effective.date() if effective else datetime.now(UTC).date()).isoformat()
-    revocation = {
-        "partner": partner,
-        "track_id": track_id,
-        "license_id": license_id,
-        "reason": reason,
-        "actor": actor,
-        "effective": day,
-    }
+    day = effective.date() if effective else datetime.now(UTC).date()
+    try:
+        revocation = new_revocation(partner, track_id, license_id, reason, actor, day)
+    except ValueError as exc:
+        _fail(str(exc))
     prov = connect(Settings.from_env())
     try:
         new = prov.record_revocation(revocation)
-        target = f"track {partner}:{track_id}" if track_id else f"licence {license_id} of {partner}"
-        prov.record_event(
-            f"revoke__{day}",
-            "revoked",
-            subject=f"{partner}:{track_id}" if track_id else f"licence:{partner}:{license_id}",
-            actor=actor,
-            reason=reason,
-            effective=day,
-        )
     finally:
         prov.close()
+    target = describe(revocation)
+    day = revocation["effective"]
     verb = "recorded" if new else "already recorded"
     out.print(
         f"revocation of {target} from {day} {verb}; run `corpus takedown` to publish a "
@@ -534,44 +521,43 @@ def attribution(version: str | None, as_csv: bool) -> None:
     click.echo(text, nl=False)
 
 
-@main.command("demo-data")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), required=False)
-def demo_data(folder: Path | None) -> None:
-    """Write the demo partner delivery (default: $CORPUS_HOME/demo); print its partners file."""
-    from pipeline.demo import ensure_demo_delivery
-
-    folder = folder or Settings.from_env().home / "demo"
-    out.print(str(ensure_demo_delivery(folder.resolve())))
-
-
 @main.group()
 def services() -> None:
-    """The embedded MongoDB-wire store and the demo's feed server, shared by the CLI and
-    Airflow tasks."""
+    """The embedded MongoDB-wire store, and the services plugins add (the demo's feed
+    server), shared by the CLI and Airflow tasks."""
+
+
+def _plugins(group: str) -> list:
+    """What installed packages plug into `corpus` (entry-point `group`), loaded in name order."""
+    from importlib.metadata import entry_points
+
+    return [point.load() for point in sorted(entry_points(group=group), key=lambda p: p.name)]
 
 
 @services.command("start")
 def services_start() -> None:
-    """Start the embedded store, and the demo feed server if the demo delivery exists."""
-    from pipeline.demo import serve_demo_feed
+    """Start the embedded store and every plugged-in service that has something to serve."""
     from pipeline.provenance.embedded import ensure_server
 
     home = Settings.from_env().home
     out.print(ensure_server(home))
-    feed = serve_demo_feed(home / "demo") if (home / "demo" / "partners.yaml").is_file() else None
-    if feed:
-        out.print(f"demo feed: {feed}")
+    for service in _plugins("corpus.services"):
+        address = service.start(home)
+        if address:
+            out.print(f"{service.name}: {address}")
 
 
 @services.command("stop")
 def services_stop() -> None:
-    """Stop the embedded store and the demo feed server."""
-    from pipeline.demo import feed_folder
-    from pipeline.demo_feed import stop_feed_server
+    """Stop the embedded store and every plugged-in service."""
     from pipeline.provenance.embedded import stop_server
 
     home = Settings.from_env().home
     stopped = stop_server(home)
     out.print(f"embedded store: {'stopped' if stopped else 'not running'}")
-    stopped = stop_feed_server(feed_folder(home / "demo"))
-    out.print(f"demo feed server: {'stopped' if stopped else 'not running'}")
+    for service in _plugins("corpus.services"):
+        out.print(f"{service.name}: {'stopped' if service.stop(home) else 'not running'}")
+
+
+for _command in _plugins("corpus.commands"):
+    main.add_command(_command)

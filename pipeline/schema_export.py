@@ -1,4 +1,5 @@
-"""Writes the JSON Schemas in `schemas/` from the models, so files and code cannot drift.
+"""Writes the schemas in `schemas/` from the models and column definitions, so files and code
+cannot drift.
 
 Run `python -m pipeline.schema_export` after changing a model; a test fails until you do.
 """
@@ -29,11 +30,13 @@ def manifest_record_schema() -> dict:
 
 def generated() -> dict[str, dict]:
     from pipeline.catalogs.partners import partners_json_schema
+    from pipeline.shards.columns import shard_row_document
 
     return {
         "policy.schema.json": policy_json_schema(),
         "manifest_record.schema.json": manifest_record_schema(),
         "partners.schema.json": partners_json_schema(),
+        "shard_row.json": shard_row_document(),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from pipeline.config import Settings
+from pipeline.items import Status
 from pipeline.provenance import connect
 from pipeline.storage import open_store
 
@@ -126,7 +127,7 @@ def item_history(prov, decisions: list[dict], versions: dict[str, dict]) -> dict
         "in_versions": [
             {"version": d["version"], "withdrawn": d["withdrawn"]}
             for d in decisions
-            if d["status"] == "accepted" and d["committed"]
+            if d["status"] == Status.ACCEPTED and d["committed"]
         ],
         "revocations": [
             _public(r)

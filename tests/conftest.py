@@ -4,7 +4,12 @@ import tempfile  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.fixtures.gcs import fake_gcs_server, gcs_uri  # noqa: F401
-from tests.fixtures.mongo import corpus_env, mongo_server_uri, mongo_uri  # noqa: F401
+from tests.fixtures.mongo import (  # noqa: F401
+    corpus_env,
+    demo_template,
+    mongo_server_uri,
+    mongo_uri,
+)
 
 # Airflow reads AIRFLOW_HOME at import; keep it out of the user's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))

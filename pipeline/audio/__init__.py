@@ -1,1 +1,1 @@
-"""Audio handling: fetch delivered files, decode them once, and synthesise known test signals."""
+"""Audio handling: fetch delivered files, decode them once in isolated workers, measure them."""

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from jinja2 import Environment
+from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
 from pipeline.audit.attribution import attribution_markdown
@@ -255,10 +255,15 @@ def render_html(
     exports: Sequence[str] = (),
     withdrawal: dict | None = None,
 ) -> str:
-    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("pipeline.audit", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals["cell"] = _cell
     env.globals["align"] = _align
-    template = env.from_string(TEMPLATE)
+    template = env.get_template("report.html.j2")
     charts = {name: Markup(svg) for name, svg in chart_svgs(tables).items()}
     facts = {r["fact"]: r["value"] for r in tables["version"]}
     return template.render(
@@ -297,191 +302,3 @@ def _cell(table: str, column: str, row: dict):
 def _align(value: object) -> Markup:
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     return Markup(' class="num"') if numeric else Markup("")
-
-
-TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy"
- content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Corpus audit: version {{ manifest.version }}</title>
-<style>
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: #1d2327; margin: 0 auto; max-width: 1180px; padding: 0 24px 48px; }
-h1 { font-size: 24px; margin: 24px 0 4px; }
-h2 { font-size: 19px; margin: 36px 0 8px; padding-top: 8px; border-top: 2px solid #d0d7de; }
-h3 { font-size: 15px; margin: 20px 0 6px; }
-.meta { color: #57606a; margin: 0 0 12px; }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; padding: 0; }
-.cards div { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 14px; min-width: 120px; }
-.cards dt { color: #57606a; font-size: 12px; }
-.cards dd { margin: 0; font-size: 22px; font-weight: 600; }
-nav ol { display: flex; flex-wrap: wrap; gap: 6px 22px; padding: 0; list-style-position: inside; }
-figure { margin: 12px 0 20px; }
-figcaption { font-weight: 600; margin-bottom: 4px; }
-figcaption .exports { font-weight: normal; font-size: 12px; margin-left: 8px; }
-svg.chart { max-width: 100%; height: auto; display: block; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; position: sticky; top: 0; }
-tbody tr:nth-child(even) { background: #fafbfc; }
-td { max-width: 420px; overflow-wrap: break-word; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.empty, .note { color: #57606a; font-style: italic; }
-.withdrawn { border: 2px solid #b42318; background: #fef3f2; color: #7a271a; padding: 8px 12px; }
-pre { background: #f6f8fa; padding: 8px; overflow-x: auto; font-size: 12px; }
-summary { cursor: pointer; }
-</style>
-</head>
-<body>
-{% macro table(name, collapsible=False) %}
-{% set rows = tables[name] %}
-<figure id="t-{{ name }}">
-<figcaption>{{ titles[name] }} ({{ rows | length }})
-<span class="exports"><a href="{{ name }}.csv">CSV</a> · <a href="{{ name }}.json">JSON</a></span>
-</figcaption>
-{% if not rows %}
-<p class="empty">None.</p>
-{% else %}
-{% if collapsible %}<details{% if rows | length <= collapse_over %} open{% endif %}>
-<summary>{{ rows | length }} rows</summary>{% endif %}
-<div class="scroll"><table>
-<thead><tr>{% for c in columns[name] %}<th scope="col">{{ c }}</th>{% endfor %}</tr></thead>
-<tbody>
-{% for row in rows %}
-<tr>{% for c in columns[name] %}<td{{ align(row[c]) }}>{{ cell(name, c, row) }}</td>
-{%- endfor %}</tr>
-{% endfor %}
-</tbody>
-</table></div>
-{% if collapsible %}</details>{% endif %}
-{% endif %}
-</figure>
-{% endmacro %}
-{% macro chart(name, caption) %}
-{% if name in charts %}
-<figure id="c-{{ name }}">
-<figcaption>{{ caption }}</figcaption>
-{{ charts[name] }}
-</figure>
-{% endif %}
-{% endmacro %}
-<header>
-<h1>Corpus audit: version {{ manifest.version }}</h1>
-<p class="meta">logical date {{ manifest.as_of }} · committed {{ manifest.created_at }}
- · parent {{ manifest.parent or "none" }} · policy {{ facts.policy }}
- ({{ (manifest.policy_hash or "")[:12] }})</p>
-{% if withdrawal %}
-<p class="withdrawn" role="alert"><strong>Withdrawn.</strong> Version {{ withdrawal.by }}
-removed {{ withdrawal["items"] | length }} item(s) this version holds
-({{ withdrawal["items"] | join(", ") }}) because they were revoked or their licence lapsed.
-Do not train on this version; use {{ withdrawal.by }} or a later one.</p>
-{% endif %}
-<dl class="cards">
-<div><dt>accepted tracks</dt><dd>{{ facts["accepted (decision records)"] }}</dd></div>
-<div><dt>hours</dt><dd>{{ "%.2f" | format(facts["accepted hours"]) }}</dd></div>
-<div><dt>refused items</dt><dd>{{ facts["refused items (decision records)"] }}</dd></div>
-<div><dt>partners</dt><dd>{{ tables.by_partner | length }}</dd></div>
-<div><dt>shards</dt><dd>{{ facts.shards }}</dd></div>
-</dl>
-{% if facts["accepted (manifest)"] != facts["accepted (decision records)"] %}
-<p class="note">The manifest counts {{ facts["accepted (manifest)"] }} accepted items, the
-decision records {{ facts["accepted (decision records)"] }}: run <code>corpus verify</code>.</p>
-{% endif %}
-<nav><ol>
-<li><a href="#composition">Composition</a></li>
-<li><a href="#expiry">Licence expiry</a></li>
-<li><a href="#refusals">Refusals</a></li>
-<li><a href="#changes">Changes since the parent</a></li>
-<li><a href="#accepted">Accepted items</a></li>
-<li><a href="#attribution">Attribution</a></li>
-<li><a href="#version">Version facts</a></li>
-<li><a href="#exports">Exports</a></li>
-</ol></nav>
-</header>
-<main>
-<section id="composition">
-<h2>Composition</h2>
-{{ chart("partners", "Items by partner") }}
-{{ table("by_partner") }}
-{{ chart("families", "Items by licence family") }}
-{{ table("by_licence_family") }}
-{{ table("by_licence") }}
-{{ chart("territories", "Accepted items by territory of the grant") }}
-<p class="note">Worldwide counts grants to the whole world; a country counts grants that list
-it; excluded counts grants that carve it out.</p>
-{{ table("by_territory") }}
-</section>
-<section id="expiry">
-<h2>Licence expiry</h2>
-{{ chart("expiry", "Accepted items by the month (or year) their licence ends") }}
-{% if open_ended %}<p class="note">{{ open_ended }} accepted items have licences without an
-end date (not drawn).</p>{% endif %}
-{{ table("expiry_by_month") }}
-<h3>Ending within {{ expiring_days }} days of {{ manifest.as_of }}</h3>
-{{ table("expiring_soon", collapsible=True) }}
-</section>
-<section id="refusals">
-<h2>Refusals</h2>
-<p class="note">An item refused for several reasons counts under each of them.</p>
-{{ chart("refusals", "Refused items by reason") }}
-{{ table("refusals_by_reason") }}
-{{ table("refusals_by_partner") }}
-{{ table("refused_items", collapsible=True) }}
-</section>
-<section id="changes">
-<h2>Changes since the parent</h2>
-{% if not manifest.parent and parent_manifest is none %}
-<p class="note">This is a first version: it has no parent.</p>
-{% else %}
-<p class="meta">compared with version
- {{ (parent_manifest.version if parent_manifest else none) or manifest.parent }}</p>
-{% if not parent_decisions_given %}
-<p class="note">Item changes need the parent's decision records; shard counts come from the
-manifest.</p>
-{% endif %}
-{{ chart("changes", "Accepted items since the parent version") }}
-{{ table("changes_summary") }}
-{{ table("changes", collapsible=True) }}
-{% endif %}
-</section>
-<section id="accepted">
-<h2>Accepted items</h2>
-{{ table("accepted_items", collapsible=True) }}
-</section>
-<section id="attribution">
-<h2>Attribution</h2>
-<p class="note">CC BY and contract licences require the credit below; public-domain items
-are listed as a courtesy (required: no). Also in <a href="attribution.md">attribution.md</a>.</p>
-{{ table("attribution", collapsible=True) }}
-</section>
-<section id="version">
-<h2>Version facts</h2>
-{{ table("version") }}
-<details><summary>Corpus policy</summary><pre>{{ policy_json }}</pre></details>
-<details><summary>{{ shards | length }} shards</summary>
-<div class="scroll"><table>
-<thead><tr><th>path</th><th>rows</th><th>bytes</th><th>sha256</th><th>crc32c</th></tr></thead>
-<tbody>
-{% for s in shards %}
-<tr><td>{{ s.path }}</td><td class="num">{{ s.rows }}</td><td class="num">{{ s.bytes }}</td>
-<td>{{ s.sha256 }}</td><td>{{ s.crc32c }}</td></tr>
-{% endfor %}
-</tbody></table></div>
-</details>
-</section>
-<section id="exports">
-<h2>Exports</h2>
-<p>Files beside this page (CSV cells that start like a formula carry a leading quote):</p>
-<ul>
-{% for name in exports %}<li><a href="{{ name }}">{{ name }}</a></li>
-{% endfor %}
-</ul>
-</section>
-</main>
-</body>
-</html>
-"""

@@ -14,11 +14,10 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 
+from pipeline.items import Status
 from pipeline.licensing.decide import licence_family
 from pipeline.reasons import MEANINGS, Reason
 
-ACCEPTED = "accepted"
-REJECTED = "rejected"
 WORLDWIDE = "Worldwide"
 NO_LICENCE = "(none)"
 OPEN_ENDED = "open-ended"
@@ -121,11 +120,11 @@ def hours(records: Iterable[dict]) -> float:
 
 
 def accepted(decisions: Iterable[dict]) -> list[dict]:
-    return sorted((d for d in decisions if d.get("status") == ACCEPTED), key=_key)
+    return sorted((d for d in decisions if d.get("status") == Status.ACCEPTED), key=_key)
 
 
 def refused(decisions: Iterable[dict]) -> list[dict]:
-    return sorted((d for d in decisions if d.get("status") == REJECTED), key=_key)
+    return sorted((d for d in decisions if d.get("status") == Status.REJECTED), key=_key)
 
 
 def authors(record: dict) -> str:
@@ -381,8 +380,8 @@ def changes(decisions: list[dict], parent_decisions: list[dict] | None) -> list[
         return []
     now = {d.get("item_key"): d for d in decisions}
     before = {d.get("item_key"): d for d in parent_decisions}
-    now_in = {k for k, d in now.items() if d.get("status") == ACCEPTED}
-    before_in = {k for k, d in before.items() if d.get("status") == ACCEPTED}
+    now_in = {k for k, d in now.items() if d.get("status") == Status.ACCEPTED}
+    before_in = {k for k, d in before.items() if d.get("status") == Status.ACCEPTED}
     rows = []
     for key in sorted(now_in - before_in, key=str):
         earlier = before.get(key)

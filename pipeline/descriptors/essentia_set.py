@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from pipeline.audio.decode import DecodedAudio
+from pipeline.shards.columns import Column
 
 DESCRIPTOR_SET_VERSION = "essentia-full-1"
 
@@ -31,47 +32,71 @@ KEY_PROFILES = ("temperley", "krumhansl", "edma")
 N_MFCC = 13
 N_CONTRAST_BANDS = 6
 
-DESCRIPTOR_FIELDS: dict[str, tuple[str, str]] = {
-    "duration_s": ("float64", "s"),
-    "sample_rate_hz": ("float64", "Hz"),
-    "loudness_integrated_lufs": ("float64", "LUFS"),
-    "loudness_range_lu": ("float64", "LU"),
-    "true_peak_dbtp": ("float64", "dBTP"),
-    "dynamic_complexity_db": ("float64", "dB"),
-    "bpm": ("float64", "BPM"),
-    "bpm_confidence": ("float64", ""),
-    "beat_count": ("int64", "beats"),
-    "onset_rate_per_s": ("float64", "1/s"),
-    "danceability": ("float64", ""),
-    "key": ("string", ""),
-    "scale": ("string", ""),
-    "key_strength": ("float64", ""),
+DESCRIPTOR_FIELDS: dict[str, Column] = {
+    "duration_s": Column("float64", "s"),
+    "sample_rate_hz": Column("float64", "Hz", "as delivered"),
+    "loudness_integrated_lufs": Column("float64", "LUFS", "EBU R128 integrated loudness"),
+    "loudness_range_lu": Column("float64", "LU", "EBU R128 loudness range (LRA)"),
+    "true_peak_dbtp": Column(
+        "float64", "dBTP", "ITU-R BS.1770-4 true peak, 4x oversampled at 44.1 kHz"
+    ),
+    "dynamic_complexity_db": Column(
+        "float64",
+        "dB",
+        "mean absolute deviation from the global loudness (Essentia DynamicComplexity)",
+    ),
+    "bpm": Column("float64", "BPM", "RhythmExtractor2013 (degara); null under 4 onsets"),
+    "bpm_confidence": Column(
+        "float64", "", "0-1: share of onsets followed by another one beat later, chance-corrected"
+    ),
+    "beat_count": Column("int64", "beats", "beats tracked"),
+    "onset_rate_per_s": Column("float64", "1/s", "onsets per second (Essentia OnsetRate)"),
+    "danceability": Column("float64", "", "Essentia DFA danceability, about 0-3; null under 10 s"),
+    "key": Column("string", "", "tonic, e.g. A or C#; Essentia bgate profile"),
+    "scale": Column("string", "", "major | minor"),
+    "key_strength": Column("float64", "", "0-1"),
     **{
-        f"{name}_{profile}": kind
+        f"{name}_{profile}": Column(kind, "", f"{meaning}, {profile} profile")
         for profile in KEY_PROFILES
-        for name, kind in (
-            ("key", ("string", "")),
-            ("scale", ("string", "")),
-            ("key_strength", ("float64", "")),
+        for name, kind, meaning in (
+            ("key", "string", "tonic"),
+            ("scale", "string", "major | minor"),
+            ("key_strength", "float64", "0-1"),
         )
     },
-    "hpcp_mean": ("list<float32>", ""),
-    "mfcc_mean": ("list<float32>", ""),
-    "mfcc_cov": ("list<float32>", ""),
-    "spectral_centroid_mean_hz": ("float64", "Hz"),
-    "spectral_centroid_stdev_hz": ("float64", "Hz"),
-    "spectral_rolloff_mean_hz": ("float64", "Hz"),
-    "spectral_rolloff_stdev_hz": ("float64", "Hz"),
-    "spectral_flux_mean": ("float64", ""),
-    "spectral_flux_stdev": ("float64", ""),
-    "spectral_flatness_mean": ("float64", ""),
-    "spectral_flatness_stdev": ("float64", ""),
-    "spectral_contrast_mean": ("list<float32>", ""),
-    "spectral_contrast_stdev": ("list<float32>", ""),
-    "zero_crossing_rate_mean": ("float64", "1/sample"),
-    "zero_crossing_rate_stdev": ("float64", "1/sample"),
-    "librosa_spectral_contrast_mean": ("list<float32>", "dB"),
-    "tonnetz_mean": ("list<float32>", ""),
+    "hpcp_mean": Column(
+        "list<float32>", "", "12 HPCP bins from A, per-frame unitMax, mean over non-silent frames"
+    ),
+    "mfcc_mean": Column("list<float32>", "", "13 MFCC coefficient means"),
+    "mfcc_cov": Column(
+        "list<float32>",
+        "",
+        "upper triangle incl. diagonal of the 13x13 MFCC covariance, row-major (91)",
+    ),
+    "spectral_centroid_mean_hz": Column("float64", "Hz"),
+    "spectral_centroid_stdev_hz": Column("float64", "Hz"),
+    "spectral_rolloff_mean_hz": Column("float64", "Hz", "85% of spectral energy below"),
+    "spectral_rolloff_stdev_hz": Column("float64", "Hz"),
+    "spectral_flux_mean": Column(
+        "float64", "", "L2 norm of frame-to-frame magnitude spectrum change"
+    ),
+    "spectral_flux_stdev": Column("float64"),
+    "spectral_flatness_mean": Column(
+        "float64", "", "0-1, geometric / arithmetic mean of the magnitude spectrum"
+    ),
+    "spectral_flatness_stdev": Column("float64"),
+    "spectral_contrast_mean": Column(
+        "list<float32>", "", "6 bands, Essentia SpectralContrast coefficients"
+    ),
+    "spectral_contrast_stdev": Column("list<float32>", "", "6 bands"),
+    "zero_crossing_rate_mean": Column("float64", "1/sample", "sign changes per sample"),
+    "zero_crossing_rate_stdev": Column("float64", "1/sample"),
+    "librosa_spectral_contrast_mean": Column(
+        "list<float32>", "dB", "7 values, librosa.feature.spectral_contrast on the shared STFT"
+    ),
+    "tonnetz_mean": Column(
+        "list<float32>", "", "6 tonal centroid dimensions, librosa tonnetz of chroma_stft"
+    ),
 }
 
 ANALYSIS_RATE = 44100.0

@@ -13,9 +13,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure
 
+from pipeline.items import Status
 from pipeline.reasons import Reason
 
-STATUSES = ["licensed", "carried", "analysed", "accepted", "rejected"]
+STATUSES = [status.value for status in Status]
 UNAUTHORIZED = 13
 NAMESPACE_EXISTS = 48
 INDEX_NOT_FOUND = 27

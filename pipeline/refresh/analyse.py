@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from pipeline.audio.fetch import Fetched, FetchError, fetch
 from pipeline.config import Settings
+from pipeline.items import Stage, Status, passed, refused, refused_for
 from pipeline.reasons import Reason
-from pipeline.refresh.common import ANALYSED, REJECTED, step
+from pipeline.refresh.common import step
 
 Progress = Callable[[str], None]
 
@@ -45,7 +46,7 @@ def analyse_batch(
                 item.release()
         merged = [{**record, **updates[record["item_key"]]} for record in records]
         s.prov.upsert_decisions(merged)
-        analysed = sum(u["status"] == ANALYSED for u in merged)
+        analysed = sum(u["status"] == Status.ANALYSED for u in merged)
         summary = {"analysed": analysed, "rejected": len(merged) - analysed}
         s.prov.mark_step_done(version, "analyse", batch, summary)
         s.prov.upsert_version(version)
@@ -75,14 +76,7 @@ def _workers() -> int:
 
 
 def reject(reason: Reason | str, message: str, **measures) -> dict:
-    reason = Reason(reason)
-    return {
-        "status": REJECTED,
-        "stage": "audio",
-        "reasons": [reason.value],
-        "messages": [message if message.startswith(f"{reason}:") else f"{reason}: {message}"],
-        **measures,
-    }
+    return {**refused_for(Stage.AUDIO, reason, message), **measures}
 
 
 def decision_update(result: dict, fetched: Fetched) -> dict:
@@ -101,16 +95,9 @@ def decision_update(result: dict, fetched: Fetched) -> dict:
         parts = message.split("; ")
         if not all(part.startswith(tuple(reasons)) for part in parts):
             parts = [f"{reasons[0]}: {message}"]
-        return {
-            **reject(reasons[0], message, **facts),
-            "reasons": [r.value for r in reasons],
-            "messages": parts,
-        }
+        return {**refused(Stage.AUDIO, reasons, parts), **facts}
     return {
-        "status": ANALYSED,
-        "stage": "audio",
-        "reasons": [],
-        "messages": [],
+        **passed(Status.ANALYSED, Stage.AUDIO),
         "descriptor_set": result["descriptor_set"],
         "descriptors": result["descriptors"],
         "fingerprint": result.get("fingerprint"),

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, date, datetime
 
 from pipeline.config import Settings
-from pipeline.refresh.common import PENDING, step
+from pipeline.items import PENDING
+from pipeline.refresh.common import step
 from pipeline.shards.manifest import build_manifest, dump, manifest_key
 from pipeline.storage import ObjectExists
 

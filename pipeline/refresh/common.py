@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from pipeline.config import Settings
+from pipeline.items import Stage, refused
 from pipeline.licensing import decide
 from pipeline.licensing.decide import Decision
 from pipeline.licensing.model import License
@@ -17,14 +18,6 @@ from pipeline.licensing.policy import Policy
 from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import Provenance, connect
 from pipeline.storage import ObjectStore, open_store
-
-# Item statuses within one version, in the order an item moves through them.
-LICENSED = "licensed"  # admitted by the licence decision, audio not yet looked at
-CARRIED = "carried"  # unchanged since the parent version: its row is reused
-ANALYSED = "analysed"  # audio passed fetch, decode and quality gate; waiting for a shard
-ACCEPTED = "accepted"  # in a shard of this version
-REJECTED = "rejected"
-PENDING = (LICENSED, CARRIED, ANALYSED)
 
 
 @dataclass(frozen=True)
@@ -66,14 +59,11 @@ def rejudge(
     return licence, decide(licence, policy, as_of)
 
 
-def refusal(licence: License, decision: Decision, stage: str, note: str = "") -> dict:
+def refusal(licence: License, decision: Decision, stage: Stage, note: str = "") -> dict:
     """The fields that record a licence refusal at `stage` (`note` ends each message)."""
     return {
-        "status": REJECTED,
-        "stage": stage,
+        **refused(stage, decision.reasons, [m + note for m in decision.messages]),
         "license": licence.model_dump(mode="json"),
-        "reasons": [r.value for r in decision.reasons],
-        "messages": [m + note for m in decision.messages],
     }
 
 

@@ -6,14 +6,10 @@ import json
 from datetime import date
 
 from pipeline.config import Settings
+from pipeline.items import Stage, Status, passed, refused_for
 from pipeline.reasons import Reason
 from pipeline.refresh.commit import IncompleteVersion
 from pipeline.refresh.common import (
-    ACCEPTED,
-    ANALYSED,
-    CARRIED,
-    LICENSED,
-    REJECTED,
     refusal,
     rejudge,
     step,
@@ -44,7 +40,7 @@ def find_duplicates(items: list[dict]) -> dict[str, tuple[str, str]]:
 
 def is_carried(doc: dict) -> bool:
     """Unchanged since the parent: its row lives in a parent shard (reused or rewritten)."""
-    return doc["status"] in (CARRIED, ACCEPTED) and bool(doc.get("parent_shard"))
+    return doc["status"] in (Status.CARRIED, Status.ACCEPTED) and bool(doc.get("parent_shard"))
 
 
 def dedup(settings: Settings, version: str) -> list[int]:
@@ -55,16 +51,20 @@ def dedup(settings: Settings, version: str) -> list[int]:
         pending = [
             b for b in range(s.meta["batch_count"]) if not s.prov.step_done(version, "analyse", b)
         ]
-        if pending or s.prov.count(version, LICENSED):
+        if pending or s.prov.count(version, Status.LICENSED):
             raise IncompleteVersion(f"version {version}: analysis batches {pending} not done")
         # A re-run after a crash finds carried items already accepted into reused shards,
         # and the duplicates it refused: both are judged again. (A takedown's duplicates are
         # its parent's, and a takedown only removes.)
         retry = s.meta.get("kind") != "takedown"
-        found = s.prov.decisions(version, statuses=(CARRIED, ANALYSED, ACCEPTED))
-        found += s.prov.decisions(version, statuses=(REJECTED,), stage="dedup")
+        found = s.prov.decisions(
+            version, statuses=(Status.CARRIED, Status.ANALYSED, Status.ACCEPTED)
+        )
+        found += s.prov.decisions(version, statuses=(Status.REJECTED,), stage=Stage.DEDUP)
         candidates = [_undecided(d) for d in found if _in_play(d, retry)]
-        restored = {d["item_key"] for d in found if d["status"] == REJECTED and _in_play(d, retry)}
+        restored = {
+            d["item_key"] for d in found if d["status"] == Status.REJECTED and _in_play(d, retry)
+        }
         updates = late_revocations(s, candidates)
         revoked = {u["item_key"] for u in updates}
         candidates = [d for d in candidates if d["item_key"] not in revoked]
@@ -76,10 +76,9 @@ def dedup(settings: Settings, version: str) -> list[int]:
                 updates.append(
                     {
                         **doc,
-                        "status": REJECTED,
-                        "stage": "dedup",
-                        "reasons": [Reason.DUPLICATE.value],
-                        "messages": [f"{Reason.DUPLICATE}: same recording as {original} ({how})"],
+                        **refused_for(
+                            Stage.DEDUP, Reason.DUPLICATE, f"same recording as {original} ({how})"
+                        ),
                         "duplicate_of": original,
                     }
                 )
@@ -87,7 +86,7 @@ def dedup(settings: Settings, version: str) -> list[int]:
         reused, jobs = _layout(s, kept, target=s.meta["shard_target_bytes"])
         for doc in kept:
             if is_carried(doc) and doc["parent_shard"] in reused:
-                updates.append({**doc, "status": ACCEPTED, "shard": doc["parent_shard"]})
+                updates.append({**doc, "status": Status.ACCEPTED, "shard": doc["parent_shard"]})
             elif doc["item_key"] in restored:
                 updates.append(doc)
         s.prov.upsert_decisions(updates)
@@ -104,24 +103,25 @@ def dedup(settings: Settings, version: str) -> list[int]:
 
 
 def _in_play(doc: dict, retry_duplicates: bool) -> bool:
-    if doc["status"] == ACCEPTED:
+    if doc["status"] == Status.ACCEPTED:
         return bool(doc.get("parent_shard"))
-    if doc["status"] == REJECTED:
-        return retry_duplicates and doc["stage"] == "dedup"
+    if doc["status"] == Status.REJECTED:
+        return retry_duplicates and doc["stage"] == Stage.DEDUP
     return True
 
 
 def _undecided(doc: dict) -> dict:
     """A duplicate refused by an interrupted earlier attempt goes back to where it was."""
-    if doc["status"] != REJECTED:
+    if doc["status"] != Status.REJECTED:
         return doc
     carried = bool(doc.get("parent_shard"))
     return {
         **doc,
-        "status": CARRIED if carried else ANALYSED,
-        "stage": "carried" if carried else "audio",
-        "reasons": [],
-        "messages": [],
+        **(
+            passed(Status.CARRIED, Stage.CARRIED)
+            if carried
+            else passed(Status.ANALYSED, Stage.AUDIO)
+        ),
         "duplicate_of": None,
     }
 
@@ -136,7 +136,7 @@ def late_revocations(s, candidates: list[dict]) -> list[dict]:
         licence, decision = rejudge(doc, s.policy, as_of, revocations)
         if not decision.accepted and licence.model_dump(mode="json") != doc["license"]:
             note = " (revoked while the version was built)"
-            refused.append({**doc, **refusal(licence, decision, "licence", note)})
+            refused.append({**doc, **refusal(licence, decision, Stage.LICENCE, note)})
     return refused
 
 
@@ -157,7 +157,7 @@ def _layout(s, kept: list[dict], target: int) -> tuple[set[str], list[dict]]:
             reused.add(path)
         elif keep:
             jobs.append({"kind": "rewrite", "source": path, "items": sorted(keep)})
-    new_items = [d for d in kept if d["status"] == ANALYSED]
+    new_items = [d for d in kept if d["status"] == Status.ANALYSED]
     group, size = [], 0
     for doc in new_items:
         if group and size + doc.get("audio_bytes", 0) > target:

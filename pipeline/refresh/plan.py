@@ -13,6 +13,7 @@ from pipeline.catalogs.delivery import Delivery, files_stamp, open_delivery
 from pipeline.catalogs.models import CatalogItem, InvalidRecord
 from pipeline.catalogs.partners import Partner, load_partners
 from pipeline.config import Settings
+from pipeline.items import Stage, Status, passed, refused, refused_for
 from pipeline.licensing import decide, load_policy
 from pipeline.licensing.decide import holds_until
 from pipeline.licensing.model import License
@@ -20,15 +21,7 @@ from pipeline.licensing.policy import Policy
 from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
 from pipeline.reasons import Reason
-from pipeline.refresh.common import (
-    ANALYSED,
-    CARRIED,
-    LICENSED,
-    REJECTED,
-    refusal,
-    rejudge,
-    row_hash,
-)
+from pipeline.refresh.common import refusal, rejudge, row_hash
 from pipeline.refresh.share import (
     audio_stamp,
     audio_unchanged,
@@ -64,13 +57,20 @@ class Plan:
     licensed: int = 0
 
 
-def default_partners(settings: Settings) -> Path:
-    """The partners file to use: the given one, or the demo delivery (generated once)."""
-    if settings.partners is not None:
-        return settings.partners
-    from pipeline.demo import ensure_demo_delivery
+class NoPartnersFile(LookupError):
+    """A refresh was asked for with no partners file to read."""
 
-    return ensure_demo_delivery(settings.home / "demo")
+
+def partners_file(settings: Settings) -> Path:
+    """The partners file to read; a refresh without one is refused, never guessed."""
+    if settings.partners is None:
+        raise NoPartnersFile(
+            "no partners file: pass --partners FILE or set CORPUS_PARTNERS "
+            "(`corpus demo-data` writes a demo delivery and prints its partners file)"
+        )
+    if not settings.partners.is_file():
+        raise NoPartnersFile(f"partners file {settings.partners} does not exist")
+    return settings.partners
 
 
 def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
@@ -85,10 +85,10 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         done = existing_plan(store, prov, version)
         if done:
             return done
-        partners_file = default_partners(settings)
+        partners_path = partners_file(settings)
         policy = load_policy(settings.policy)
         policy_hash = policy.hash
-        partners = load_partners(partners_file)
+        partners = load_partners(partners_path)
         prov.record_event(
             run_id, "started", version=version, as_of=as_of.isoformat(), policy_hash=policy_hash
         )
@@ -97,7 +97,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         carried_from = prov.accepted_items(parent) if parent else {}
         audio_verdicts = prov.audio_verdicts(parent) if parent else {}
         revocations = prov.revocations(policy.needed_until(as_of).isoformat())
-        records = [partner_record(p, partners_file) for p in partners]
+        records = [partner_record(p, partners_path) for p in partners]
         prov.upsert_partners(records, version)
         context = {
             "policy_hash": policy_hash,
@@ -123,7 +123,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                 doc = judge.item(item)
                 delivered.add(doc["item_key"])
                 tally.add(item, doc)
-                if doc["status"] == LICENSED:
+                if doc["status"] == Status.LICENSED:
                     doc["audio_stamp"] = audio_stamp(item.audio, partner.allowed_audio_hosts)
                     admitted.append(doc)
                 else:
@@ -165,7 +165,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                 {
                     **context,
                     "store": store.uri,
-                    "partners_file": str(partners_file),
+                    "partners_file": str(partners_path),
                     "partners": [p.id for p in partners],
                     "audio_hosts": hosts,
                     "policy": policy.model_dump(mode="json"),
@@ -203,7 +203,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             status="building",
             parent=parent,
             store=store.uri,
-            partners_file=str(partners_file),
+            partners_file=str(partners_path),
             partners=[p.id for p in partners],
             audio_hosts=hosts,
             validation=validation,
@@ -231,7 +231,7 @@ class _Writer:
     def add(self, doc: dict) -> None:
         self.pending.append(doc)
         self.count += 1
-        self.carried += doc["status"] == CARRIED
+        self.carried += doc["status"] == Status.CARRIED
         if len(self.pending) >= BATCH:
             self.flush()
 
@@ -332,8 +332,8 @@ class _Tally:
         line = item.model_dump_json(exclude={"source"}).encode()
         self.digest = (self.digest + int.from_bytes(hashlib.sha256(line).digest())) % 2**256
         self.records += 1
-        self.invalid += doc["stage"] == "catalog"
-        self.refused += doc["stage"] == "licence" and doc["status"] == REJECTED
+        self.invalid += doc["stage"] == Stage.CATALOG
+        self.refused += doc["stage"] == Stage.LICENCE and doc["status"] == Status.REJECTED
 
     def record(
         self, partner: Partner, version: str, run_id: str, as_of: date, validation: dict | None
@@ -381,7 +381,7 @@ def _kept_record(
     )
     if decision.accepted:
         return {**doc, **_carried_fields(previous)}
-    return {**doc, **refusal(licence, decision, "licence")}
+    return {**doc, **refusal(licence, decision, Stage.LICENCE)}
 
 
 def _unchanged(
@@ -413,14 +413,11 @@ def _earlier_verdict(previous: dict) -> dict:
     """Reuse the parent's audio work: a refusal stands; a duplicate goes back to dedup with
     its analysis, since the item it duplicated may be gone."""
     fields = {k: previous.get(k) for k in ANALYSIS_FIELDS if k in previous}
-    if previous.get("stage") == "dedup":
-        return {**fields, "status": ANALYSED, "stage": "audio", "reasons": [], "messages": []}
+    if previous.get("stage") == Stage.DEDUP:
+        return {**fields, **passed(Status.ANALYSED, Stage.AUDIO)}
     return {
         **fields,
-        "status": REJECTED,
-        "stage": "audio",
-        "reasons": previous["reasons"],
-        "messages": previous["messages"],
+        **refused(Stage.AUDIO, previous["reasons"], previous["messages"]),
         "verdict_from": previous["version"],
     }
 
@@ -428,8 +425,8 @@ def _earlier_verdict(previous: dict) -> dict:
 def _carried_fields(previous: dict) -> dict:
     return {
         **{k: previous.get(k) for k in ANALYSIS_FIELDS},
-        "status": CARRIED,
-        "stage": "carried",
+        "status": Status.CARRIED,
+        "stage": Stage.CARRIED,
         "parent_shard": previous["shard"],
     }
 
@@ -465,10 +462,7 @@ def _licence_record(
             **base,
             "isrc": None,
             "raw_json": raw[:RAW_LIMIT],
-            "status": REJECTED,
-            "stage": "catalog",
-            "reasons": [Reason.METADATA_INVALID.value],
-            "messages": [f"{Reason.METADATA_INVALID}: {item.message}"],
+            **refused_for(Stage.CATALOG, Reason.METADATA_INVALID, item.message),
         }
     licence = apply_revocations(item.license, item.partner, item.track_id, revocations)
     decision = decide(licence, policy, as_of)
@@ -484,8 +478,9 @@ def _licence_record(
         "sha256": item.sha256,
         "hash_sum": item.hash_sum.model_dump() if item.hash_sum else None,
         "license": licence.model_dump(mode="json"),
-        "status": LICENSED if decision.accepted else REJECTED,
-        "stage": "licence",
-        "reasons": [r.value for r in decision.reasons],
-        "messages": decision.messages,
+        **(
+            passed(Status.LICENSED, Stage.LICENCE)
+            if decision.accepted
+            else refused(Stage.LICENCE, decision.reasons, decision.messages)
+        ),
     }

@@ -10,7 +10,7 @@ from pipeline.config import Settings
 from pipeline.refresh.analyse import analyse_batch
 from pipeline.refresh.commit import commit
 from pipeline.refresh.dedup import dedup
-from pipeline.refresh.plan import Plan, plan
+from pipeline.refresh.plan import Plan, partners_file, plan
 from pipeline.refresh.write import write_shard
 
 
@@ -22,6 +22,7 @@ def run_refresh(
     on_plan: Callable[[Plan], None] | None = None,
 ) -> dict:
     started = time.monotonic()
+    partners_file(settings)  # refused before any store is opened
     as_of = as_of or datetime.now(UTC).date()
     run_id = run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
     the_plan = plan(settings, run_id, as_of)

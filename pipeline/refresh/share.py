@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipeline.catalogs.partners import Partner
-from pipeline.refresh.common import ACCEPTED
+from pipeline.items import Status
 
 
 def digest(values: list[str]) -> str:
@@ -33,7 +33,7 @@ def audio_unchanged(records: list[dict], hosts: dict[str, list[str]]) -> bool:
     """Whether the audio behind the parent's admitted and audio-refused items is as it was:
     by the delivered checksum an admitted row was checked against, else by its stamp."""
     for record in records:
-        if record["status"] == ACCEPTED and record.get("sha256"):
+        if record["status"] == Status.ACCEPTED and record.get("sha256"):
             continue
         stamp = audio_stamp(record["audio_location"], hosts.get(record["partner"], []))
         if stamp is None or stamp != record.get("audio_stamp"):

@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import date
 
 from pipeline.config import Settings
+from pipeline.items import Stage, Status
 from pipeline.licensing.policy import Policy
 from pipeline.provenance import connect
-from pipeline.refresh.common import ACCEPTED, CARRIED, refusal, rejudge
+from pipeline.refresh.common import refusal, rejudge
 from pipeline.refresh.plan import Plan, existing_plan
 from pipeline.shards.manifest import version_id
 from pipeline.storage import open_store
@@ -44,13 +45,15 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
             doc.update(
                 version=version, run_id=run_id, as_of=as_of.isoformat(), batch=None, shard=None
             )
-            if old["status"] == ACCEPTED:
+            if old["status"] == Status.ACCEPTED:
                 licence, decision = rejudge(old, judge, as_of, revocations)
                 if decision.accepted:
-                    doc.update(status=CARRIED, stage="carried", parent_shard=old["shard"])
+                    doc.update(
+                        status=Status.CARRIED, stage=Stage.CARRIED, parent_shard=old["shard"]
+                    )
                 else:
                     removed.append(old["item_key"])
-                    doc.update(refusal(licence, decision, "takedown"))
+                    doc.update(refusal(licence, decision, Stage.TAKEDOWN))
             docs.append(doc)
         if not removed:
             prov.record_event(
@@ -82,7 +85,7 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
             validation=parent_meta.get("validation", {}),
             items=len(docs),
             licensed=0,
-            carried=sum(d["status"] == CARRIED for d in docs),
+            carried=sum(d["status"] == Status.CARRIED for d in docs),
             removed=removed,
             horizon_days=horizon,
             batch_count=0,

@@ -9,8 +9,9 @@ import pyarrow.parquet as pq
 
 from pipeline.audio.fetch import FetchError, fetch
 from pipeline.config import Settings
+from pipeline.items import Stage, Status, refused_for
 from pipeline.reasons import Reason
-from pipeline.refresh.common import ACCEPTED, REJECTED, step
+from pipeline.refresh.common import step
 from pipeline.shards.rows import shard_row
 from pipeline.shards.writer import shard_key, table_to_parquet, to_parquet
 from pipeline.storage import ObjectExists
@@ -33,13 +34,13 @@ def write_shard(settings: Settings, version: str, job_id: int) -> dict:
             shard = _store(s, data)
             s.prov.record_shard({**shard, "items": _row_order(data)}, version)
             for update in updates:
-                if update["status"] == ACCEPTED:
+                if update["status"] == Status.ACCEPTED:
                     update["shard"] = shard["path"]
         s.prov.upsert_decisions(updates)
         summary = {
             "shard": shard,
             "kind": job["kind"],
-            "rows": sum(u["status"] == ACCEPTED for u in updates),
+            "rows": sum(u["status"] == Status.ACCEPTED for u in updates),
         }
         s.prov.mark_step_done(version, "write", job_id, summary)
         s.prov.upsert_version(version)
@@ -61,21 +62,13 @@ def _pack(s, records: list[dict]):
             reason = exc.reason
             if reason == Reason.AUDIO_CHECKSUM_MISMATCH:
                 exc = FetchError(reason, f"{exc} (the file changed after analysis)")
-            updates.append(
-                {
-                    **record,
-                    "status": REJECTED,
-                    "stage": "shard",
-                    "reasons": [reason.value],
-                    "messages": [f"{reason}: {exc}"],
-                }
-            )
+            updates.append({**record, **refused_for(Stage.SHARD, reason, str(exc))})
             continue
         with fetched:
             rows.append(
                 shard_row(record, fetched.data, fetched.sha256, s.policy.splits.model_dump())
             )
-        updates.append({**record, "status": ACCEPTED, "stage": "shard"})
+        updates.append({**record, "status": Status.ACCEPTED, "stage": Stage.SHARD})
     return (to_parquet(rows) if rows else None), updates
 
 
@@ -87,18 +80,10 @@ def _rewrite(s, source: str, records: list[dict]):
     updates = []
     for record in records:
         if record["item_key"] in found:
-            updates.append({**record, "status": ACCEPTED, "stage": "carried"})
+            updates.append({**record, "status": Status.ACCEPTED, "stage": Stage.CARRIED})
         else:
             message = f"row missing from parent shard {source}"
-            updates.append(
-                {
-                    **record,
-                    "status": REJECTED,
-                    "stage": "shard",
-                    "reasons": [Reason.AUDIO_MISSING.value],
-                    "messages": [f"{Reason.AUDIO_MISSING}: {message}"],
-                }
-            )
+            updates.append({**record, **refused_for(Stage.SHARD, Reason.AUDIO_MISSING, message)})
     return (table_to_parquet(kept) if kept.num_rows else None), updates
 
 

@@ -5,15 +5,9 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 
+from pipeline.shards.columns import QUALITY_COLUMNS
+
 DEFAULT_SPLITS = {"train": 90, "validation": 5, "test": 5}
-QUALITY_COLUMNS = (
-    "peak_dbfs",
-    "rms_dbfs",
-    "silence_ratio",
-    "clipped_ratio",
-    "bandwidth_hz",
-    "dc_offset",
-)
 
 
 def split_for(main_artist: str, splits: dict[str, int] | None = None) -> str:

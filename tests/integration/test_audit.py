@@ -12,10 +12,10 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.config import Settings
-from pipeline.demo import expected_counts
 from pipeline.refresh import run_refresh
 from tests.fixtures.browser import ARTIFACTS, CHROMIUM_FLAGS
 from tests.fixtures.browser import chromium as browser
+from tests.oracle import expected_counts
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
 

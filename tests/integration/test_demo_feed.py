@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from corpus_demo.delivery import FEED_PARTNER_ID, _feed_delivery, ensure_demo_delivery, feed_folder
+from corpus_demo.feed import health, stop_feed_server
 from pipeline.audio.fetch import fetch
 from pipeline.catalogs.delivery import read_delivery
 from pipeline.catalogs.models import CatalogItem, InvalidRecord
 from pipeline.catalogs.partners import load_partners
-from pipeline.demo import FEED_PARTNER_ID, _feed_delivery, ensure_demo_delivery, feed_folder
-from pipeline.demo_feed import health, stop_feed_server
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
 

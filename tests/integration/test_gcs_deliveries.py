@@ -277,8 +277,8 @@ def corpus(*args: str) -> dict:
 
 
 def test_refresh_of_a_gs_delivery_then_an_unchanged_rerun(corpus_env, gcs_uri, mongo_uri):
-    from pipeline.audio.synth import chord_progression, write_audio
-    from pipeline.demo_connectors import write_ddex_delivery
+    from corpus_demo.connectors import write_ddex_delivery
+    from corpus_demo.synth import chord_progression, write_audio
 
     sources = []
     for i, (key, scale) in enumerate(

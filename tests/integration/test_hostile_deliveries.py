@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 import pytest
 from pymongo import MongoClient
 
-from pipeline.audio import synth
+from corpus_demo import synth
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
 CC0 = {"id": "CC0-1.0"}

@@ -206,7 +206,7 @@ def _flac_declaring(data: bytes, total_samples: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def broken_files(tmp_path_factory):
-    from pipeline.audio import synth
+    from corpus_demo import synth
 
     folder = tmp_path_factory.mktemp("broken")
     music = synth.chord_progression("A", "minor", 120, 3.0)

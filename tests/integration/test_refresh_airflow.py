@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pymongo import MongoClient
 
-from pipeline.demo import expected_counts, expected_outcomes
+from tests.oracle import expected_counts, expected_outcomes
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))

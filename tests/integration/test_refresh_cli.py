@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from pymongo import MongoClient
 
-from pipeline.demo import FEED_TRACKS, TRACKS, expected_counts, expected_outcomes
+from corpus_demo.delivery import FEED_TRACKS, TRACKS
+from tests.oracle import expected_counts, expected_outcomes
 
 CORPUS = str(Path(sys.executable).with_name("corpus"))
 
@@ -215,8 +216,8 @@ def test_rejected_items_are_never_read(corpus_env):
     global _OPENED
     from datetime import date
 
+    from corpus_demo.delivery import ensure_demo_delivery
     from pipeline.config import Settings
-    from pipeline.demo import ensure_demo_delivery
     from pipeline.refresh import run_refresh
 
     settings = Settings.from_env()

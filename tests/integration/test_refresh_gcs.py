@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline.demo import expected_counts
 from pipeline.storage import GCSStore
+from tests.oracle import expected_counts
 
 
 def test_refresh_to_gcs_reads_back(corpus_env, gcs_uri, monkeypatch):

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from corpus_demo.delivery import ensure_demo_delivery
 from pipeline.audit.verify import verify
 from pipeline.config import Settings
-from pipeline.demo import ensure_demo_delivery, expected_counts
 from pipeline.provenance import connect
 from pipeline.refresh import analyse_batch, dedup, plan, run_refresh, write_shard
 from pipeline.shards.gc import collect_garbage
 from pipeline.storage import open_store
 from pipeline.versions import list_versions
+from tests.oracle import expected_counts
 
 SMALL_SHARDS = 1_000_000
 

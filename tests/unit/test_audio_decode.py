@@ -9,7 +9,7 @@ import wave
 import numpy as np
 import pytest
 
-from pipeline.audio import synth
+from corpus_demo import synth
 from pipeline.audio.decode import AudioUndecodable, DecodedAudio, declared_frames, decode
 
 SR = 44100

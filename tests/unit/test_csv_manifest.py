@@ -135,7 +135,7 @@ def test_an_empty_or_absent_or_remote_delivery_stops_the_read(tmp_path):
 def test_demo_csv_delivery_gives_the_promised_decisions(tmp_path):
     from datetime import date
 
-    from pipeline.demo_connectors import write_csv_delivery
+    from corpus_demo.connectors import write_csv_delivery
     from pipeline.licensing import decide
     from pipeline.licensing.policy import Policy
 

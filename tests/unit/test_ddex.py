@@ -703,7 +703,7 @@ def decisions(delivery):
 
 
 def test_demo_ddex_delivery_gives_the_promised_decisions(tmp_path):
-    from pipeline.demo_connectors import write_ddex_delivery
+    from corpus_demo.connectors import write_ddex_delivery
 
     sources = []
     for i in range(4):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.audio import synth
+from corpus_demo import synth
 from pipeline.audio.decode import DecodedAudio, decode
 from pipeline.descriptors.essentia_set import DESCRIPTOR_FIELDS, DESCRIPTOR_SET_VERSION, compute
 
@@ -246,8 +246,8 @@ def test_very_short_input_does_not_crash(seconds):
 
 def test_fields_match_the_shard_schema():
     fields = {f["name"]: f for f in json.loads(SCHEMA.read_text())["fields"]}
-    for name, (arrow_type, unit) in DESCRIPTOR_FIELDS.items():
-        assert fields[name]["type"] == arrow_type, name
-        assert fields[name].get("unit", "") == unit, name
+    for name, column in DESCRIPTOR_FIELDS.items():
+        assert fields[name]["type"] == column.type, name
+        assert fields[name].get("unit", "") == column.unit, name
     assert set(DESCRIPTOR_FIELDS) <= set(fields)
     assert DESCRIPTOR_SET_VERSION == "essentia-full-1"

@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pytest
 
-from pipeline.audio import synth
+from corpus_demo import synth
 from pipeline.audio.decode import decode
 from pipeline.audio.fingerprint import (
     MAX_BIT_ERROR_RATE,

@@ -8,7 +8,7 @@ import numpy as np
 import pydantic
 import pytest
 
-from pipeline.audio import synth
+from corpus_demo import synth
 from pipeline.audio.decode import DecodedAudio
 from pipeline.audio.quality import MEASURES, gate, measure
 from pipeline.licensing.policy import AudioThresholds

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline.audio import synth
+from corpus_demo import synth
 from pipeline.audio.decode import declared_frames
 from pipeline.audio.sniff import Declared, declared, sniff
 

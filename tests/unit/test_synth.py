@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.audio import synth
+from corpus_demo import synth
 from pipeline.audio.decode import decode
 
 

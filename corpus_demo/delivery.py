@@ -1,7 +1,7 @@
 """A demo partner delivery: synthesised tracks, one partner per connector, a partners file.
 
 demo-label (JSONL manifest), demo-ddex (DDEX ERN), demo-csv (CSV) and demo-feed (paginated
-HTTP JSON feed, served by a small local server, see `pipeline.demo_feed`). Together they
+HTTP JSON feed, served by a small local server, see `corpus_demo.feed`). Together they
 show acceptance and every kind of early refusal: licences that do not grant training, an
 expired contract, a territory gap, an opt-out, a malformed record, audio on a host the
 partner does not allow, a missing file, a checksum mismatch and a truncated file.
@@ -221,7 +221,7 @@ def serve_demo_feed(root: Path) -> str | None:
     down, and rewrites that location in the partners file if the server's address changed
     (a restart, `corpus services stop`). None for a demo delivery written before the feed
     partner existed (no feed folder), which is left as it is."""
-    from pipeline.demo_feed import CATALOG, FEED_PATH, ensure_feed_server
+    from corpus_demo.feed import CATALOG, FEED_PATH, ensure_feed_server
     from pipeline.detached import file_lock
 
     partners_file = root / "partners.yaml"
@@ -271,7 +271,7 @@ def write_demo_delivery(root: Path) -> Path:
 
 
 def _write_demo_delivery(root: Path) -> Path:
-    from pipeline.audio.synth import chord_progression, write_audio
+    from corpus_demo.synth import chord_progression, write_audio
 
     delivery = root / "deliveries" / PARTNER_ID
     (delivery / "audio").mkdir(parents=True, exist_ok=True)
@@ -341,8 +341,8 @@ CSV_TRACKS = [
 def _other_connectors(root: Path, manifest_delivery: Path):
     """A DDEX (ERN 4.3) partner and a CSV partner. The CSV label re-delivers Morning Tide,
     byte for byte, to show DUPLICATE across partners."""
-    from pipeline.audio.synth import chord_progression, write_audio
-    from pipeline.demo_connectors import write_csv_delivery, write_ddex_delivery
+    from corpus_demo.connectors import write_csv_delivery, write_ddex_delivery
+    from corpus_demo.synth import chord_progression, write_audio
 
     sources = root / ".sources"
     sources.mkdir(exist_ok=True)
@@ -440,12 +440,12 @@ FEED_MAPPING = {
 
 
 def _feed_delivery(folder: Path) -> dict:
-    """The feed partner's catalog.json and audio, served by `pipeline.demo_feed`; returns its
+    """The feed partner's catalog.json and audio, served by `corpus_demo.feed`; returns its
     partners-file entry. Its location is a placeholder until `ensure_demo_delivery` starts
     the server. Audio URLs are relative, so they follow the server to any port; one track's
     audio is on a host the partner does not allow."""
-    from pipeline.audio.synth import chord_progression, write_audio
-    from pipeline.demo_feed import CATALOG
+    from corpus_demo.feed import CATALOG
+    from corpus_demo.synth import chord_progression, write_audio
 
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     tracks = []
@@ -482,60 +482,3 @@ def _feed_delivery(folder: Path) -> dict:
         "allowed_audio_hosts": ["127.0.0.1"],
         "mapping": FEED_MAPPING,
     }
-
-
-def expected_outcomes(policy: str = "strict") -> dict[str, list[str]]:
-    """Item key -> the reason codes the demo is built to produce ([]: accepted)."""
-    by_fault = {
-        "missing": "AUDIO_MISSING",
-        "checksum": "AUDIO_CHECKSUM_MISMATCH",
-        "truncated": "AUDIO_UNDECODABLE",
-        "malformed": "METADATA_INVALID",
-    }
-    by_track = {
-        "DL012": ["NO_EVIDENCE"],
-        "DL013": ["USE_NOT_GRANTED"],
-        "DL014": ["EXPIRED"],
-        "DL015": ["USE_NOT_GRANTED"],
-        "DL016": ["TERRITORY_EXCLUDED"],
-        "DL017": ["TDM_OPT_OUT"],
-        "DL023": ["NOT_YET_VALID"],
-        "DL024": ["LICENSE_UNKNOWN"],
-        "DL025": ["REVOKED"],
-        "DL026": ["EXPIRED", "TERRITORY_EXCLUDED"],
-    }
-    if policy == "research":
-        del by_track["DL013"], by_track["DL015"]
-    outcomes = {
-        f"{PARTNER_ID}:{t[0]}": ([by_fault[t[8]]] if t[8] else by_track.get(t[0], []))
-        for t in TRACKS
-    }
-    outcomes.update(
-        {
-            "demo-ddex:QZDEM2600101": [],
-            "demo-ddex:QZDEM2600102": [],
-            "demo-ddex:QZDEM2600103": ["TERRITORY_EXCLUDED"],
-            "demo-ddex:QZDEM2600104": ["NOT_YET_VALID"],
-            "demo-csv:CSV-01": [],
-            "demo-csv:CSV-02": ["DUPLICATE"],
-            "demo-csv:CSV-03": ["USE_NOT_GRANTED"],
-            "demo-csv:CSV-04": ["TDM_OPT_OUT"],
-            "demo-feed:DF01": [],
-            "demo-feed:DF02": [],
-            "demo-feed:DF03": ["METADATA_INVALID"],
-            "demo-feed:DF04": ["EXPIRED"],
-            "demo-feed:DF05": ["TERRITORY_EXCLUDED"],
-        }
-    )
-    return outcomes
-
-
-def expected_counts(policy: str = "strict") -> tuple[set[str], dict[str, int]]:
-    """(accepted item keys, rejections per reason code) the demo is built to produce."""
-    outcomes = expected_outcomes(policy)
-    accepted = {key for key, reasons in outcomes.items() if not reasons}
-    per_reason: dict[str, int] = {}
-    for reasons in outcomes.values():
-        for reason in reasons:
-            per_reason[reason] = per_reason.get(reason, 0) + 1
-    return accepted, dict(sorted(per_reason.items()))

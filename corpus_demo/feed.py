@@ -1,6 +1,6 @@
 """The demo's HTTP feed partner: a small detached JSON feed server, one per delivery folder.
 
-`python -m pipeline.demo_feed --root FOLDER --port PORT` serves, on 127.0.0.1 only:
+`python -m corpus_demo.feed --root FOLDER --port PORT` serves, on 127.0.0.1 only:
 
   /v1/tracks?cursor=N  the tracks of FOLDER/catalog.json, PAGE_SIZE a page, as
                        {"data": {"tracks": [...]}, "next_cursor": "N+PAGE_SIZE" or null}
@@ -8,8 +8,8 @@
   /health              {"service": ..., "root": FOLDER, "pid": ...}, so a client can tell
                        this server from anything else that took the port
 
-`ensure_feed_server(folder)` is called by every client that needs the feed (the CLI, each
-Airflow task): the first starts a detached server and records its address in
+`ensure_feed_server(folder)` is called by `corpus demo-data` and `corpus services start`
+(and by tests): the first starts a detached server and records its address in
 FOLDER/server.json under a file lock; the others find it there. A server that stopped (a
 machine restart, `corpus services stop`) is started again, possibly on another port.
 Standard library only (with `pipeline.detached`): the server process imports nothing else.
@@ -22,16 +22,13 @@ import json
 import mimetypes
 import os
 import re
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from pipeline.detached import file_lock, free_port, read_state
+from pipeline.detached import DetachedServer, ServerError
 
 SERVICE = "corpus-demo-feed"
 FEED_PATH = "/v1/tracks"
@@ -114,76 +111,38 @@ def _ours(url: str, root: Path, timeout_s: float = 1.0) -> dict | None:
     return answer if answer and answer.get("root") == str(root) else None
 
 
+def _server(folder: Path) -> DetachedServer:
+    root = folder.resolve()
+    return DetachedServer(
+        name="demo feed server",
+        folder=root,
+        command=lambda port: [
+            sys.executable,
+            "-m",
+            "corpus_demo.feed",
+            "--root",
+            str(root),
+            "--port",
+            str(port),
+        ],
+        address=lambda port: f"http://127.0.0.1:{port}",
+        answers=lambda url, timeout_s: _ours(url, root, timeout_s) is not None,
+        start_timeout_s=START_TIMEOUT_S,
+    )
+
+
 def ensure_feed_server(folder: Path) -> str:
     """Base URL (`http://127.0.0.1:PORT`) of the running feed server of `folder`, which holds
     catalog.json and audio/; starts it when it is not up."""
-    root = folder.resolve()
-    state_file = root / "server.json"
-    state = read_state(state_file)
-    if state and _ours(state["url"], root):
-        return state["url"]
-    with file_lock(root / "server.lock"):
-        state = read_state(state_file)
-        if state and _ours(state["url"], root):
-            return state["url"]
-        return _start(root, state_file)
-
-
-def _start(root: Path, state_file: Path) -> str:
-    log_path = root / "server.log"
-    for _ in range(3):  # another process may take the free port before the server binds it
-        port = free_port()
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pipeline.demo_feed",
-                    "--root",
-                    str(root),
-                    "--port",
-                    str(port),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=root,
-            )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while process.poll() is None and time.monotonic() < deadline:
-            if _ours(url, root, timeout_s=0.5):
-                state_file.write_text(json.dumps({"url": url, "pid": process.pid, "port": port}))
-                return url
-            time.sleep(0.1)
-        if process.poll() is None:
-            process.kill()
-            raise FeedServerError(f"demo feed server did not answer on {url}; see {log_path}")
-    raise FeedServerError(f"demo feed server exited with {process.returncode}; see {log_path}")
+    try:
+        return _server(folder).ensure()
+    except ServerError as exc:
+        raise FeedServerError(str(exc)) from exc
 
 
 def stop_feed_server(folder: Path) -> bool:
-    """Stop the feed server of `folder`; False when none was running. Only a server that
-    answers as this folder's is signalled, never a stale pid."""
-    root = folder.resolve()
-    state_file = root / "server.json"
-    if not state_file.is_file():
-        return False
-    with file_lock(root / "server.lock"):
-        state = read_state(state_file)
-        answer = _ours(state["url"], root) if state else None
-        if answer:
-            try:
-                os.kill(answer["pid"], signal.SIGTERM)
-            except ProcessLookupError:
-                answer = None
-            for _ in range(100):
-                if answer is None or not health(state["url"], timeout_s=0.2):
-                    break
-                time.sleep(0.1)
-        state_file.unlink(missing_ok=True)
-        return answer is not None
+    """Stop the feed server of `folder`; False when none was running."""
+    return _server(folder).stop()
 
 
 def main(argv: list[str] | None = None) -> None:
