@@ -13,7 +13,12 @@ from pathlib import Path
 
 def corpus_home() -> Path:
     """The folder for embedded state (store, MongoDB data, demo delivery, Airflow home)."""
-    return Path(os.environ.get("CORPUS_HOME", ".corpus")).expanduser().resolve()
+    return Path(os.environ.get("CORPUS_HOME") or ".corpus").expanduser().resolve()
+
+
+def store_location() -> str:
+    """`CORPUS_STORE`, else `$CORPUS_HOME/store`, absolute so it does not drift with the cwd."""
+    return os.environ.get("CORPUS_STORE") or str(corpus_home() / "store")
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class Settings:
         return cls(
             home=home,
             mongo_uri=mongo_uri or os.environ.get("CORPUS_MONGO_URI") or None,
-            store=store or os.environ.get("CORPUS_STORE") or str(home / "store"),
+            store=store or store_location(),
             partners=Path(partners).expanduser().resolve() if partners else None,
             policy=Path(policy).expanduser().resolve() if policy else None,
             batch_size=batch_size or int(os.environ.get("CORPUS_BATCH_SIZE", "200")),

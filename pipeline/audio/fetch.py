@@ -202,15 +202,14 @@ def _body(url: str, response, max_bytes: int, deadline: float) -> bytes:
 
 def _gcs(location: str, max_bytes: int) -> bytes:
     """Read through the object store of the parent prefix (GCS credentials from the env)."""
-    from pipeline.storage import ObjectNotFound, StoreError, open_store
+    from pipeline.storage import ObjectNotFound, ObjectTooLarge, StoreError, open_store
 
     parent, _, name = location.rstrip("/").rpartition("/")
     try:
-        data = open_store(parent).get(name)
+        return open_store(parent).get(name, max_bytes=max_bytes)
     except ObjectNotFound as exc:
         raise FetchError(Reason.AUDIO_MISSING, f"{location}: no such object") from exc
+    except ObjectTooLarge as exc:
+        raise FetchError(Reason.AUDIO_UNDECODABLE, str(exc)) from exc
     except (StoreError, ValueError) as exc:
         raise FetchError(Reason.AUDIO_MISSING, f"{location}: {exc}") from exc
-    if len(data) > max_bytes:
-        raise FetchError(Reason.AUDIO_UNDECODABLE, f"{location}: {len(data)} bytes > {max_bytes}")
-    return data

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from pipeline.storage.base import ObjectStore, StoredObject, validate_key
-from pipeline.storage.errors import ChecksumMismatch, ObjectExists, ObjectNotFound, StoreError
+from pipeline.storage.errors import (
+    ChecksumMismatch,
+    ObjectExists,
+    ObjectNotFound,
+    ObjectTooLarge,
+    StoreError,
+)
 from pipeline.storage.gcs import GCSStore
 from pipeline.storage.local import LocalStore
 
@@ -21,6 +24,7 @@ __all__ = [
     "ObjectExists",
     "ObjectNotFound",
     "ObjectStore",
+    "ObjectTooLarge",
     "StoreError",
     "StoredObject",
     "default_location",
@@ -30,12 +34,10 @@ __all__ = [
 
 
 def default_location() -> str:
-    """``$CORPUS_STORE``, else ``$CORPUS_HOME/store`` with ``CORPUS_HOME`` defaulting to
-    ``./.corpus``, resolved to an absolute path so the choice does not drift with the cwd."""
-    if store := os.environ.get("CORPUS_STORE"):
-        return store
-    home = Path(os.environ.get("CORPUS_HOME") or ".corpus").expanduser().resolve()
-    return str(home / "store")
+    """The store the settings name (`pipeline.config.store_location`)."""
+    from pipeline.config import store_location
+
+    return store_location()
 
 
 def open_store(location: str | None = None) -> ObjectStore:

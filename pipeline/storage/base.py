@@ -41,8 +41,9 @@ class ObjectStore(Protocol):
         """Store ``data`` under ``key``; raise ObjectExists if the key is taken."""
         ...
 
-    def get(self, key: str) -> bytes:
-        """Return the bytes under ``key``; raise ObjectNotFound if there are none."""
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """Return the bytes under ``key``; raise ObjectNotFound if there are none, and
+        ObjectTooLarge, having read no more than ``max_bytes``, if it holds more."""
         ...
 
     def exists(self, key: str) -> bool: ...

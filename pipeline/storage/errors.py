@@ -4,6 +4,7 @@
     └── StoreError            any store failure; message names the object location
         ├── ObjectExists      write-once: the key is already taken, nothing was written
         ├── ObjectNotFound    the key holds no object
+        ├── ObjectTooLarge    the object is larger than the reader allows; it was not read
         └── ChecksumMismatch  the stored bytes are not the bytes we sent
 
 Bad keys are a caller bug, not a store failure, so they raise ``ValueError`` instead.
@@ -20,6 +21,10 @@ class ObjectExists(StoreError):
 
 class ObjectNotFound(StoreError):
     """The key holds no object."""
+
+
+class ObjectTooLarge(StoreError):
+    """The object holds more bytes than the reader allows; at most that many were read."""
 
 
 class ChecksumMismatch(StoreError):

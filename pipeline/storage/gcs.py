@@ -27,7 +27,13 @@ from pipeline.storage.base import (
     validate_key,
     validate_prefix,
 )
-from pipeline.storage.errors import ChecksumMismatch, ObjectExists, ObjectNotFound, StoreError
+from pipeline.storage.errors import (
+    ChecksumMismatch,
+    ObjectExists,
+    ObjectNotFound,
+    ObjectTooLarge,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from google.api_core.retry import Retry
@@ -116,11 +122,30 @@ class GCSStore(ObjectStore):
         sha256 = (blob.metadata or {}).get("sha256") or hashlib.sha256(self.get(key)).hexdigest()
         return StoredObject(key=key, size=blob.size, crc32c=blob.crc32c, sha256=sha256)
 
-    def get(self, key: str) -> bytes:
-        blob = self._bucket.blob(self._name(key))
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """With `max_bytes`, the object's size is looked up first and the download pinned to
+        that generation, so nothing larger is ever read, and a replaced object is an error."""
+        if max_bytes is None:
+            blob = self._bucket.blob(self._name(key))
+            with self._errors(self.url(key), missing=ObjectNotFound):
+                return blob.download_as_bytes(
+                    checksum="crc32c", retry=self._retry_policy, timeout=self._timeout
+                )
         with self._errors(self.url(key), missing=ObjectNotFound):
+            blob = self._bucket.get_blob(
+                self._name(key), retry=self._retry_policy, timeout=self._timeout
+            )
+        if blob is None:
+            raise ObjectNotFound(f"not found: {self.url(key)}")
+        if blob.size > max_bytes:
+            raise ObjectTooLarge(f"{self.url(key)}: {blob.size} bytes > {max_bytes}")
+        changed = StoreError(f"{self.url(key)} was replaced while it was read")
+        with self._errors(self.url(key), missing=ObjectNotFound, precondition=changed):
             return blob.download_as_bytes(
-                checksum="crc32c", retry=self._retry_policy, timeout=self._timeout
+                checksum="crc32c",
+                if_generation_match=blob.generation,
+                retry=self._retry_policy,
+                timeout=self._timeout,
             )
 
     def delete(self, key: str) -> None:
@@ -178,8 +203,14 @@ class GCSStore(ObjectStore):
             blob.delete(if_generation_match=blob.generation, timeout=self._timeout)
 
     @contextmanager
-    def _errors(self, location: str, missing: type[StoreError] = StoreError) -> Iterator[None]:
-        """Translate library exceptions into store errors that name the location."""
+    def _errors(
+        self,
+        location: str,
+        missing: type[StoreError] = StoreError,
+        precondition: StoreError | None = None,
+    ) -> Iterator[None]:
+        """Translate library exceptions into store errors that name the location. A failed
+        precondition means the key was taken (a write) unless `precondition` says otherwise."""
         import requests
         from google.api_core import exceptions as gx
         from google.cloud.storage.exceptions import DataCorruption
@@ -187,7 +218,7 @@ class GCSStore(ObjectStore):
         try:
             yield
         except gx.PreconditionFailed as exc:
-            raise ObjectExists(f"object already exists at {location}") from exc
+            raise precondition or ObjectExists(f"object already exists at {location}") from exc
         except gx.NotFound as exc:
             raise missing(f"not found: {location}") from exc
         except DataCorruption as exc:

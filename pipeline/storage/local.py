@@ -18,7 +18,7 @@ from pipeline.storage.base import (
     validate_key,
     validate_prefix,
 )
-from pipeline.storage.errors import ObjectExists, ObjectNotFound, StoreError
+from pipeline.storage.errors import ObjectExists, ObjectNotFound, ObjectTooLarge, StoreError
 
 TMP_PREFIX = ".corpus-tmp-"
 
@@ -66,14 +66,18 @@ class LocalStore(ObjectStore):
             key=key, size=size, crc32c=encode_crc32c(crc), sha256=sha256.hexdigest()
         )
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
         path = self._path(key)
         try:
-            return path.read_bytes()
+            with path.open("rb") as f:
+                data = f.read() if max_bytes is None else f.read(max_bytes + 1)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(f"no object at {path}") from None
         except OSError as exc:
             raise StoreError(f"could not read {path}: {exc}") from exc
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ObjectTooLarge(f"{path}: more than {max_bytes} bytes")
+        return data
 
     def delete(self, key: str) -> None:
         path = self._path(key)

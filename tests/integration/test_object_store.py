@@ -24,6 +24,7 @@ from pipeline.storage import (
     ObjectExists,
     ObjectNotFound,
     ObjectStore,
+    ObjectTooLarge,
     StoredObject,
     StoreError,
     open_store,
@@ -72,6 +73,15 @@ class TestObjectStoreContract:
     def test_round_trip(self, store: ObjectStore, data: bytes) -> None:
         store.put("shards/x.parquet", data)
         assert store.get("shards/x.parquet") == data
+
+    def test_a_size_limit_is_checked_before_the_bytes_are_read(self, store: ObjectStore) -> None:
+        data = os.urandom(10_000)
+        store.put("audio/a.flac", data)
+        assert store.get("audio/a.flac", max_bytes=10_000) == data
+        with pytest.raises(ObjectTooLarge, match="audio/a.flac"):
+            store.get("audio/a.flac", max_bytes=9_999)
+        with pytest.raises(ObjectNotFound, match="audio/none.flac"):
+            store.get("audio/none.flac", max_bytes=10)
 
     def test_stored_object_fields(self, store: ObjectStore) -> None:
         data = os.urandom(4096)
