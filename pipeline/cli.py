@@ -209,9 +209,13 @@ def show(version: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def versions(as_json: bool) -> None:
     """List committed corpus versions (a version exists iff its manifest does)."""
+    from pipeline.shards.manifest import DamagedManifest
     from pipeline.versions import list_versions
 
-    rows = list_versions(Settings.from_env())
+    try:
+        rows = list_versions(Settings.from_env())
+    except DamagedManifest as exc:
+        _fail(f"{exc}; `corpus verify` reports every version")
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -365,10 +369,11 @@ def _print_decision(rec: dict) -> None:
 def verify(version: str | None) -> None:
     """Re-read committed versions and prove they hold only admitted audio (exit 1 if not)."""
     from pipeline.audit.verify import verify as verify_version
-    from pipeline.versions import list_versions
+    from pipeline.shards.manifest import manifest_versions
+    from pipeline.storage import open_store
 
     settings = Settings.from_env()
-    targets = [version] if version else [v["version"] for v in list_versions(settings)]
+    targets = [version] if version else manifest_versions(open_store(settings.store))
     if not targets:
         _fail("no committed version to verify")
     failed = False
@@ -463,17 +468,26 @@ def takedown(horizon_days: int, as_of, as_json: bool) -> None:
     type=float,
     default=24.0,
     show_default=True,
-    help="Keep shards of versions still being built within this many hours.",
+    help="Keep objects written, and versions still being built, within this many hours.",
 )
 def gc(dry_run: bool, grace_hours: float) -> None:
-    """Remove shard objects that no committed version references."""
-    from pipeline.shards.gc import collect_garbage
+    """Remove shard objects no committed version references, and versions that never
+    committed (records, decisions, runs/<version>/ objects)."""
+    from pipeline.shards.gc import collect_garbage, collect_leftovers
 
-    garbage = collect_garbage(Settings.from_env(), dry_run=dry_run, grace_hours=grace_hours)
+    settings = Settings.from_env()
+    garbage = collect_garbage(settings, dry_run=dry_run, grace_hours=grace_hours)
+    leftovers = collect_leftovers(settings, dry_run=dry_run, grace_hours=grace_hours)
     verb = "would remove" if dry_run else "removed"
-    for key in garbage:
+    for key in [*garbage, *leftovers.objects]:
         out.print(f"{verb} {key}")
-    out.print(f"{verb} {len(garbage)} unreferenced object(s)")
+    discarded = "would discard" if dry_run else "discarded"
+    for version in leftovers.versions:
+        out.print(f"{discarded} version {version} (never committed)")
+    out.print(
+        f"{verb} {len(garbage)} unreferenced shard(s) and {len(leftovers.objects)} run object(s); "
+        f"{len(leftovers.versions)} uncommitted version(s)"
+    )
 
 
 @main.command()

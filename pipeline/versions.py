@@ -7,6 +7,7 @@ import json
 from pipeline.config import Settings
 from pipeline.items import Status
 from pipeline.provenance import connect
+from pipeline.shards.manifest import load_manifest, manifest_key, manifest_versions
 from pipeline.storage import open_store
 
 
@@ -20,10 +21,9 @@ def list_versions(settings: Settings) -> list[dict]:
     finally:
         prov.close()
     rows = []
-    for key in store.list("versions/"):
-        if not key.endswith("/manifest.json"):
-            continue
-        manifest = json.loads(store.get(key))
+    for version in manifest_versions(store):
+        manifest = load_manifest(store, version)
+        key = manifest_key(version)
         counts = manifest["counts"]
         rows.append(
             {

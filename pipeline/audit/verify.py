@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,7 +22,7 @@ from pipeline.config import Settings
 from pipeline.licensing import Policy, decide
 from pipeline.licensing.model import License
 from pipeline.provenance import connect
-from pipeline.shards.manifest import manifest_key
+from pipeline.shards.manifest import DamagedManifest, load_manifest, manifest_key
 from pipeline.storage import ObjectNotFound, open_store
 from pipeline.storage.base import crc32c_b64
 
@@ -43,9 +42,11 @@ class Violation:
 def verify(settings: Settings, version: str) -> list[Violation]:
     store = open_store(settings.store)
     try:
-        manifest = json.loads(store.get(manifest_key(version)))
+        manifest = load_manifest(store, version)
     except ObjectNotFound:
         return [Violation("manifest", version, "no manifest: the version does not exist")]
+    except DamagedManifest as exc:
+        return [Violation("manifest", manifest_key(version), str(exc))]
     found: list[Violation] = []
     rows: dict[str, dict] = {}
     for shard in manifest["shards"]:

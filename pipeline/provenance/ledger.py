@@ -15,7 +15,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
@@ -48,6 +48,10 @@ ITEM_FIELDS = (
     "descriptor_set",
     "duplicate_of",
 )
+
+
+class StaleAttempt(RuntimeError):
+    """A write from an attempt a newer one has overtaken, or to a committed version."""
 
 
 def utc_now() -> datetime:
@@ -312,30 +316,82 @@ class Ledger:
     def version(self, version: str) -> dict | None:
         return self.db.versions.find_one({"_id": version})
 
-    def upsert_decisions(self, docs: list[dict]) -> None:
-        """Write decision records keyed by `version/item_key`; unordered, one round trip."""
+    def begin_attempt(self, version: str) -> int:
+        """A new attempt at a step of `version`: a number larger than any earlier one's.
+        Decision writes carry it, so an older attempt (a zombie task, a retry after a lost
+        heartbeat) can never overwrite what a newer one wrote."""
+        now = utc_now()
+        doc = self.db.versions.find_one_and_update(
+            {"_id": version},
+            {
+                "$inc": {"attempts": 1},
+                "$set": {"updated_at": now},
+                "$setOnInsert": {"created_at": now},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc["attempts"]
+
+    def _refuse_if_committed(self, docs: list[dict], attempt: int | None) -> None:
+        for version in {doc["version"] for doc in docs}:
+            meta = self.db.versions.find_one({"_id": version}, {"status": 1})
+            if meta and meta.get("status") == "committed":
+                who = f"attempt {attempt}" if attempt else "a write"
+                raise StaleAttempt(f"version {version} is committed; {who} changes nothing in it")
+
+    def upsert_decisions(self, docs: list[dict], attempt: int | None = None) -> None:
+        """Write decision records keyed by `version/item_key`; unordered, one round trip.
+        With `attempt`, a record a newer attempt wrote is left alone and StaleAttempt says
+        so; no write reaches a committed version."""
         if not docs:
             return
+        self._refuse_if_committed(docs, attempt)
         now = utc_now()
+        fence = (
+            {} if attempt is None else {"$or": [{"attempt": {"$lte": attempt}}, {"attempt": None}]}
+        )
+        stamp = {} if attempt is None else {"attempt": attempt}
         ops = [
             UpdateOne(
-                {"_id": f"{doc['version']}/{doc['item_key']}"},
-                {"$set": {**{k: v for k, v in doc.items() if k != "_id"}, "updated_at": now}},
+                {"_id": f"{doc['version']}/{doc['item_key']}", **fence},
+                {
+                    "$set": {
+                        **{k: v for k, v in doc.items() if k != "_id"},
+                        **stamp,
+                        "updated_at": now,
+                    }
+                },
                 upsert=True,
             )
             for doc in docs
         ]
-        self.db.decisions.bulk_write(ops, ordered=False)
+        try:
+            self.db.decisions.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            overtaken = _only_duplicates(exc)
+            first = docs[overtaken[0]["index"]]
+            raise StaleAttempt(
+                f"attempt {attempt} at version {first['version']} was overtaken by a newer one, "
+                f"which wrote {first['item_key']} and {len(overtaken) - 1} more record(s); "
+                "it leaves them as they are"
+            ) from exc
 
-    def insert_decisions(self, docs: list[dict]) -> None:
+    def insert_decisions(self, docs: list[dict], attempt: int | None = None) -> None:
         """Write the decision records of a plan that starts clean: plain inserts in batches,
         which the embedded store takes about six times faster than upserts. A record that
-        is there already (a concurrent re-run of the same plan) is overwritten instead."""
+        is there already (a concurrent re-run of the same plan) is overwritten instead,
+        unless a newer attempt wrote it."""
+        if not docs:
+            return
+        self._refuse_if_committed(docs, attempt)
         now = utc_now()
+        stamp = {} if attempt is None else {"attempt": attempt}
         for start in range(0, len(docs), BATCH):
             batch = [
                 {
                     **{k: v for k, v in doc.items() if k != "_id"},
+                    **stamp,
                     "_id": f"{doc['version']}/{doc['item_key']}",
                     "updated_at": now,
                 }
@@ -345,7 +401,7 @@ class Ledger:
                 self.db.decisions.insert_many(batch, ordered=False)
             except BulkWriteError as exc:
                 errors = _only_duplicates(exc)
-                self.upsert_decisions([batch[e["index"]] for e in errors])
+                self.upsert_decisions([batch[e["index"]] for e in errors], attempt)
 
     def forget_decisions(self, version: str) -> None:
         """Drop what an interrupted, never-finished plan of `version` wrote, so its re-run
@@ -369,6 +425,18 @@ class Ledger:
         """Shard path -> item keys, for the shards of `version`."""
         found = self.db.shards.find({"versions": version}, {"items": 1})
         return {doc["_id"]: doc.get("items", []) for doc in found}
+
+    def discard_version(self, version: str) -> None:
+        """Remove a version that never committed: its record, decisions, steps and jobs, and
+        its name from the shards it wrote. The event log keeps that it was discarded."""
+        if self.db.versions.count_documents({"_id": version, "status": "committed"}):
+            raise ValueError(f"version {version} is committed and is never discarded")
+        self.db.decisions.delete_many({"version": version})
+        self.db.steps.delete_many({"version": version})
+        self.db.jobs.delete_many({"version": version})
+        self.db.shards.update_many({"versions": version}, {"$pull": {"versions": version}})
+        self.db.versions.delete_one({"_id": version})
+        self.record_event(f"gc__{version}", "version-discarded", subject=version)
 
     def latest_committed(self) -> str | None:
         found = self.db.versions.find_one(

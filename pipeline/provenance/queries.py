@@ -168,6 +168,20 @@ class VersionQueries:
         )
         return sorted(v for v in committed if v != besides)
 
+    def accepted_matching(self, version: str, revocations: list[dict]) -> list[dict]:
+        """Accepted decisions of `version` that one of `revocations` names (its track, or
+        its licence, of its partner)."""
+        if not revocations:
+            return []
+        clauses = [
+            {"partner": r["partner"], "track_id": r["track_id"]}
+            if r.get("track_id")
+            else {"partner": r["partner"], "license.id": r["license_id"]}
+            for r in revocations
+        ]
+        query = {"version": self._origin(version)[0], "status": Status.ACCEPTED, "$or": clauses}
+        return list(self._own(version, self.db.decisions.find(query).batch_size(BATCH)))
+
     def licence_removals(self, version: str) -> list[str]:
         """Items `version` refuses as revoked or expired: older versions holding them must
         not be trained on any more."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pymongo import UpdateOne
 from pymongo.database import Database
 
-from pipeline.items import Status
+from pipeline.items import Stage, Status
 from pipeline.provenance.ledger import BATCH, utc_now
 
 
@@ -40,6 +40,26 @@ class WorkQueue:
 
     def steps(self, version: str, kind: str) -> list[dict]:
         return list(self.db.steps.find({"version": version, "kind": kind}).sort("number", 1))
+
+    def forget_step(self, version: str, kind: str, number: int) -> None:
+        """Mark a step as not done, so the next run does it again."""
+        self.db.steps.delete_one({"_id": f"{version}/{kind}/{number}"})
+
+    def reset_layout(self, version: str) -> None:
+        """Undo `dedup`'s layout and the shards written from it, keeping every analysis:
+        items packed into this version's new shards go back to analysed, and `dedup` lays
+        the version out again."""
+        self.db.decisions.update_many(
+            {"version": version, "status": Status.ACCEPTED, "parent_shard": None},
+            {"$set": {"status": Status.ANALYSED, "stage": Stage.AUDIO, "shard": None}},
+        )
+        self.db.steps.delete_many({"version": version, "kind": "write"})
+        self.db.jobs.delete_many({"version": version})
+        self.db.shards.update_many({"versions": version}, {"$pull": {"versions": version}})
+        self.db.versions.update_one(
+            {"_id": version},
+            {"$set": {"jobs_planned": False, "job_count": 0, "reused_shards": []}},
+        )
 
     def save_jobs(self, version: str, jobs: list[dict]) -> None:
         ops = [

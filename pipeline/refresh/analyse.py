@@ -45,7 +45,7 @@ def analyse_batch(
             for item in fetched.values():
                 item.release()
         merged = [{**record, **updates[record["item_key"]]} for record in records]
-        s.prov.upsert_decisions(merged)
+        s.prov.upsert_decisions(merged, s.attempt)
         analysed = sum(u["status"] == Status.ANALYSED for u in merged)
         summary = {"analysed": analysed, "rejected": len(merged) - analysed}
         s.prov.mark_step_done(version, "analyse", batch, summary)

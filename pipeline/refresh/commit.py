@@ -9,7 +9,7 @@ from pipeline.config import Settings
 from pipeline.items import PENDING
 from pipeline.refresh.common import step
 from pipeline.shards.manifest import build_manifest, dump, manifest_key
-from pipeline.storage import ObjectExists
+from pipeline.storage import ObjectExists, ObjectNotFound
 
 
 class IncompleteVersion(RuntimeError):
@@ -22,6 +22,7 @@ def commit(settings: Settings, version: str) -> dict:
         key = manifest_key(version)
         if not s.store.exists(key):
             _check_complete(s)
+            _check_revocations(s)
             parent_manifest = (
                 json.loads(s.store.get(manifest_key(s.meta["parent"])))
                 if s.meta.get("parent")
@@ -36,11 +37,15 @@ def commit(settings: Settings, version: str) -> dict:
             reused = [
                 sh for sh in parent_manifest["shards"] if sh["path"] in set(s.meta["reused_shards"])
             ]
-            written = [
-                d["summary"]["shard"]
-                for d in s.prov.steps(version, "write")
-                if d["summary"]["shard"]
-            ]
+            steps = [d for d in s.prov.steps(version, "write") if d["summary"]["shard"]]
+            written = [d["summary"]["shard"] for d in steps]
+            _check_shards(
+                s,
+                [
+                    *((sh, None) for sh in reused),
+                    *((d["summary"]["shard"], d["number"]) for d in steps),
+                ],
+            )
             manifest = build_manifest(
                 version=version,
                 run_id=s.meta["run_id"],
@@ -97,6 +102,20 @@ def commit(settings: Settings, version: str) -> dict:
         return {**summary(manifest, s.store.url(key)), **examples}
 
 
+def finish_lost_commits(settings: Settings, prov, store) -> list[str]:
+    """Versions whose manifest exists while provenance still says `building`: a commit that
+    lost its last writes. The manifest is the commit point, so their follow-up is finished
+    (idempotently) before a new version is built on the latest one."""
+    lost = [
+        v["_id"]
+        for v in prov.versions()
+        if v.get("status") == "building" and store.exists(manifest_key(v["_id"]))
+    ]
+    for version in lost:
+        commit(settings, version)
+    return lost
+
+
 def _check_complete(s) -> None:
     version = s.version
     if not s.meta.get("jobs_planned"):
@@ -107,6 +126,73 @@ def _check_complete(s) -> None:
     left = {status: s.prov.count(version, status) for status in PENDING}
     if any(left.values()):
         raise IncompleteVersion(f"version {version}: items still pending: {left}")
+
+
+def _check_revocations(s) -> None:
+    """A revocation recorded after `dedup` laid the version out never lands in it: the items
+    it removes are refused, the layout is reset (shared records are given up, so the plan is
+    made again), and the commit waits for the next run."""
+    from pipeline.refresh.dedup import late_revocations
+
+    as_of = date.fromisoformat(s.meta["as_of"])
+    since = s.meta["created_at"]
+    recent = [
+        r
+        for r in s.prov.revocations(s.policy.needed_until(as_of).isoformat())
+        if (r.get("recorded_at") or since) >= since
+    ]
+    refused = late_revocations(s, s.prov.accepted_matching(s.version, recent))
+    if not refused:
+        return
+    keys = ", ".join(sorted(d["item_key"] for d in refused))
+    if s.meta.get("decisions_from"):
+        s.prov.discard_version(s.version)
+        then = "its plan is discarded and made again"
+    else:
+        s.prov.upsert_decisions(refused, s.attempt)
+        s.prov.reset_layout(s.version)
+        then = "they are refused and the shards are laid out again"
+    raise IncompleteVersion(
+        f"version {s.version} not committed: {keys} revoked while it was built; {then}. "
+        "Run the refresh again."
+    )
+
+
+def _check_shards(s, shards: list[tuple[dict, int | None]]) -> None:
+    """Every shard the manifest will name is in the store as recorded (size and CRC32C).
+    One this version wrote that is not (removed by `corpus gc` meanwhile, or damaged) has its
+    job reset, so the next run writes it again; a parent's is reported and left alone."""
+    broken = []
+    for shard, job in shards:
+        problem = _shard_problem(s.store, shard, written=job is not None)
+        if problem is None:
+            continue
+        if job is None:
+            broken.append(f"shard {shard['path']} of the parent version {problem}")
+        else:
+            s.prov.forget_step(s.version, "write", job)
+            broken.append(f"shard {shard['path']} {problem}; its job is reset")
+    if broken:
+        raise IncompleteVersion(
+            f"version {s.version} not committed: " + "; ".join(broken) + ". Run the refresh "
+            "again to write reset jobs; run `corpus verify` on a parent with broken shards."
+        )
+
+
+def _shard_problem(store, shard: dict, written: bool) -> str | None:
+    """What is wrong with a shard in the store, if anything. One this version wrote is read
+    again; a reused one is checked from the store's metadata (CRC32C where it keeps one)."""
+    try:
+        found = store.stat(shard["path"]) if written else store.info(shard["path"])
+    except ObjectNotFound:
+        return "is missing from the store"
+    crc32c = found.crc32c or shard["crc32c"]
+    if (found.size, crc32c) != (shard["bytes"], shard["crc32c"]):
+        return (
+            f"has {found.size} bytes, CRC32C {found.crc32c}; "
+            f"recorded {shard['bytes']} bytes, CRC32C {shard['crc32c']}"
+        )
+    return None
 
 
 def summary(manifest: dict, manifest_url: str) -> dict:

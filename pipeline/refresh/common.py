@@ -26,6 +26,7 @@ class Step:
     meta: dict
     policy: Policy
     store: ObjectStore
+    attempt: int  # this attempt's fence: see Provenance.begin_attempt
 
     @property
     def version(self) -> str:
@@ -41,7 +42,7 @@ def step(settings: Settings, version: str) -> Iterator[Step]:
         if meta is None or not meta.get("planned"):
             raise LookupError(f"version {version} was never planned")
         policy = Policy.model_validate(meta["policy"])
-        yield Step(prov, meta, policy, open_store(meta["store"]))
+        yield Step(prov, meta, policy, open_store(meta["store"]), prov.begin_attempt(version))
     finally:
         prov.close()
 

@@ -89,7 +89,7 @@ def dedup(settings: Settings, version: str) -> list[int]:
                 updates.append({**doc, "status": Status.ACCEPTED, "shard": doc["parent_shard"]})
             elif doc["item_key"] in restored:
                 updates.append(doc)
-        s.prov.upsert_decisions(updates)
+        s.prov.upsert_decisions(updates, s.attempt)
         s.prov.add_shards_to_version(sorted(reused), version)
         s.prov.save_jobs(version, jobs)
         s.prov.upsert_version(

@@ -21,6 +21,7 @@ from pipeline.licensing.policy import Policy
 from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
 from pipeline.reasons import Reason
+from pipeline.refresh.commit import finish_lost_commits
 from pipeline.refresh.common import refusal, rejudge, row_hash
 from pipeline.refresh.share import (
     audio_stamp,
@@ -92,6 +93,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         prov.record_event(
             run_id, "started", version=version, as_of=as_of.isoformat(), policy_hash=policy_hash
         )
+        finish_lost_commits(settings, prov, store)
         parent = prov.latest_committed()
         parent_meta = prov.version(parent) if parent else None
         carried_from = prov.accepted_items(parent) if parent else {}
@@ -110,9 +112,10 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             [*carried_from.values(), *audio_verdicts.values()], hosts
         )
         earlier = earlier_deliveries(prov, parent, partners) if share else {}
+        attempt = prov.begin_attempt(version)
         prov.forget_decisions(version)
         judge = _Judge(policy, policy_hash, as_of, version, run_id, revocations)
-        written = _Writer(prov)
+        written = _Writer(prov, attempt)
         validation, deliveries, admitted, delivered = {}, [], [], set()
 
         def judge_delivery(delivery: Delivery) -> None:
@@ -225,8 +228,9 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
 class _Writer:
     """Decision records written in batches of `BATCH` as the plan makes them."""
 
-    def __init__(self, prov):
-        self.prov, self.pending, self.count, self.carried = prov, [], 0, 0
+    def __init__(self, prov, attempt: int):
+        self.prov, self.attempt = prov, attempt
+        self.pending, self.count, self.carried = [], 0, 0
 
     def add(self, doc: dict) -> None:
         self.pending.append(doc)
@@ -237,7 +241,7 @@ class _Writer:
 
     def flush(self) -> None:
         if self.pending:
-            self.prov.insert_decisions(self.pending)
+            self.prov.insert_decisions(self.pending, self.attempt)
             self.pending = []
 
 

@@ -14,6 +14,7 @@ from pipeline.config import Settings
 from pipeline.items import Stage, Status
 from pipeline.licensing.policy import Policy
 from pipeline.provenance import connect
+from pipeline.refresh.commit import finish_lost_commits
 from pipeline.refresh.common import refusal, rejudge
 from pipeline.refresh.plan import Plan, existing_plan
 from pipeline.shards.manifest import version_id
@@ -31,6 +32,7 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
         done = existing_plan(store, prov, version)
         if done:
             return done
+        finish_lost_commits(settings, prov, store)
         parent = prov.latest_committed()
         if parent is None:
             raise LookupError("no committed version to take anything down from")

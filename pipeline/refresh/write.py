@@ -36,7 +36,7 @@ def write_shard(settings: Settings, version: str, job_id: int) -> dict:
             for update in updates:
                 if update["status"] == Status.ACCEPTED:
                     update["shard"] = shard["path"]
-        s.prov.upsert_decisions(updates)
+        s.prov.upsert_decisions(updates, s.attempt)
         summary = {
             "shard": shard,
             "kind": job["kind"],

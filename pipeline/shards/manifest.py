@@ -18,6 +18,40 @@ def manifest_key(version: str) -> str:
     return f"versions/{version}/manifest.json"
 
 
+class DamagedManifest(ValueError):
+    """A manifest that cannot be read as one; the message names the version and object."""
+
+
+def load_manifest(store, version: str) -> dict:
+    """The manifest of `version`; ObjectNotFound when there is none, DamagedManifest when
+    what is there is not a whole manifest (truncated, corrupted, not JSON)."""
+    key = manifest_key(version)
+    data = store.get(key)
+    try:
+        manifest = json.loads(data)
+        if not isinstance(manifest, dict) or manifest.get("version") != version:
+            raise ValueError("not the manifest of this version")
+        missing = [name for name in ("shards", "counts", "as_of") if name not in manifest]
+        if missing:
+            raise ValueError(f"no {', '.join(missing)}")
+    except ValueError as exc:
+        raise DamagedManifest(
+            f"version {version}: the manifest {store.url(key)} ({len(data)} bytes) is damaged: "
+            f"{exc}"
+        ) from exc
+    return manifest
+
+
+def manifest_versions(store) -> list[str]:
+    """Versions that have a manifest object in the store, whatever its state, by id."""
+    keys = store.list("versions/")
+    return sorted(
+        key.removeprefix("versions/").removesuffix("/manifest.json")
+        for key in keys
+        if key.endswith("/manifest.json") and key.count("/") == 2
+    )
+
+
 def build_manifest(
     *,
     version: str,

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from pipeline.storage.base import ObjectStore, StoredObject, validate_key
+from pipeline.storage.base import ObjectInfo, ObjectStore, StoredObject, validate_key
 from pipeline.storage.errors import (
     ChecksumMismatch,
     ObjectExists,
@@ -22,6 +22,7 @@ __all__ = [
     "GCSStore",
     "LocalStore",
     "ObjectExists",
+    "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",
     "ObjectTooLarge",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import google_crc32c
@@ -20,6 +21,17 @@ class StoredObject:
     size: int
     crc32c: str  # base64 of the big-endian CRC32C, as GCS reports it
     sha256: str  # hex
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object's metadata: garbage collection keeps objects younger than its grace by
+    `created`, whatever names them; commit checks `size` and `crc32c` of shards it reuses."""
+
+    key: str
+    size: int
+    created: datetime  # UTC
+    crc32c: str | None  # None where the store keeps none (a local folder)
 
 
 @runtime_checkable
@@ -50,6 +62,11 @@ class ObjectStore(Protocol):
 
     def stat(self, key: str) -> StoredObject:
         """Size and checksums of the object under ``key``; raise ObjectNotFound if none."""
+        ...
+
+    def info(self, key: str) -> ObjectInfo:
+        """What the store knows of the object under ``key`` without reading it; raise
+        ObjectNotFound if there is none."""
         ...
 
     def list(self, prefix: str = "") -> list[str]:

@@ -21,6 +21,7 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from pipeline.storage.base import (
+    ObjectInfo,
     ObjectStore,
     StoredObject,
     describe,
@@ -121,6 +122,15 @@ class GCSStore(ObjectStore):
             raise ObjectNotFound(f"not found: {self.url(key)}")
         sha256 = (blob.metadata or {}).get("sha256") or hashlib.sha256(self.get(key)).hexdigest()
         return StoredObject(key=key, size=blob.size, crc32c=blob.crc32c, sha256=sha256)
+
+    def info(self, key: str) -> ObjectInfo:
+        with self._errors(self.url(key), missing=ObjectNotFound):
+            blob = self._bucket.get_blob(
+                self._name(key), retry=self._retry_policy, timeout=self._timeout
+            )
+        if blob is None:
+            raise ObjectNotFound(f"not found: {self.url(key)}")
+        return ObjectInfo(key, blob.size, blob.time_created, blob.crc32c)
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         """With `max_bytes`, the object's size is looked up first and the download pinned to

@@ -6,11 +6,13 @@ import errno
 import hashlib
 import os
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 
 import google_crc32c
 
 from pipeline.storage.base import (
+    ObjectInfo,
     ObjectStore,
     StoredObject,
     describe,
@@ -65,6 +67,18 @@ class LocalStore(ObjectStore):
         return StoredObject(
             key=key, size=size, crc32c=encode_crc32c(crc), sha256=sha256.hexdigest()
         )
+
+    def info(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            if not path.is_file():
+                raise FileNotFoundError(path)
+            stat = path.stat()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object at {path}") from None
+        except OSError as exc:
+            raise StoreError(f"could not read {path}: {exc}") from exc
+        return ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), None)
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         path = self._path(key)

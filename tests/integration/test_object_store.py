@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import google_crc32c
@@ -82,6 +83,15 @@ class TestObjectStoreContract:
             store.get("audio/a.flac", max_bytes=9_999)
         with pytest.raises(ObjectNotFound, match="audio/none.flac"):
             store.get("audio/none.flac", max_bytes=10)
+
+    def test_an_object_says_when_it_was_written(self, store: ObjectStore) -> None:
+        before = datetime.now(UTC) - timedelta(minutes=1)
+        stored = store.put("shards/t.parquet", b"xyz")
+        info = store.info("shards/t.parquet")
+        assert before <= info.created <= datetime.now(UTC) + timedelta(minutes=1)
+        assert info.size == 3 and info.crc32c in (stored.crc32c, None)
+        with pytest.raises(ObjectNotFound, match="shards/none.parquet"):
+            store.info("shards/none.parquet")
 
     def test_stored_object_fields(self, store: ObjectStore) -> None:
         data = os.urandom(4096)
