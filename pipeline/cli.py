@@ -56,10 +56,14 @@ def _fail(message: str) -> None:
 
 
 class CorpusGroup(click.Group):
-    """Turns a refused MongoDB write into one clear line instead of a traceback."""
+    """Turns a failure of MongoDB, the object store or the disk into one line that says
+    what failed and what to do, instead of a traceback. Every step is resumable and a
+    version exists only once its manifest does, so running the command again is safe."""
 
     def invoke(self, ctx: click.Context):
-        from pymongo.errors import OperationFailure
+        from pymongo.errors import OperationFailure, PyMongoError
+
+        from pipeline.storage import StoreError
 
         try:
             return super().invoke(ctx)
@@ -70,7 +74,31 @@ class CorpusGroup(click.Group):
                     f"({exc.details.get('errmsg', exc) if exc.details else exc}); "
                     "read-only users can run trace, versions, show, verify and audit"
                 )
-            raise
+            _fail(_explain(exc))
+        except (PyMongoError, StoreError, OSError) as exc:
+            _fail(_explain(exc))
+
+
+def _explain(exc: BaseException) -> str:
+    """One line: what failed, and what to do about it."""
+    import errno
+
+    from pymongo.errors import PyMongoError
+
+    from pipeline.storage import StoreError
+
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, PyMongoError):
+        return (
+            f"MongoDB failed ({type(exc).__name__}: {text[:300]}); check that the server of "
+            "CORPUS_MONGO_URI (or the embedded store) is up, then run the command again: "
+            "nothing is committed half-way"
+        )
+    if isinstance(exc, StoreError):
+        return f"the object store failed ({text[:300]}); run the command again when it answers"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"no space left on the device ({text}); free some space and run the command again"
+    return text
 
 
 @click.group(cls=CorpusGroup)
@@ -114,7 +142,7 @@ def refresh(partners, policy, store, as_of, batch_size, as_json) -> None:
             return
         result = _refresh_with_progress(settings, as_of_date)
     except (ValueError, LookupError, RuntimeError, OSError) as exc:
-        _fail(str(exc))
+        _fail(_explain(exc))
     _print_summary(result, _connectors(settings, result["version"]))
 
 
