@@ -19,6 +19,7 @@ from pipeline.provenance.collections import ensure_collections
 from pipeline.provenance.embedded import ensure_server
 from pipeline.provenance.ledger import Ledger
 from pipeline.provenance.queries import VersionQueries
+from pipeline.provenance.retry import RetryingDatabase
 from pipeline.provenance.work import WorkQueue
 
 DEFAULT_DB = "corpus"
@@ -32,7 +33,7 @@ def connect(settings: Settings, write: bool = True) -> Provenance:
     """
     uri = settings.mongo_uri or ensure_server(settings.home)
     client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=10_000, tz_aware=True)
-    prov = Provenance(client.get_default_database(DEFAULT_DB), client)
+    prov = Provenance(RetryingDatabase(client.get_default_database(DEFAULT_DB)), client)
     if write:
         ensure_collections(prov.db)
     return prov

@@ -250,3 +250,44 @@ def test_an_overtaken_attempt_leaves_the_newer_records_alone(small):
         assert (stored["title"], stored["attempt"]) == ("newer", newer)
     finally:
         prov.close()
+
+
+def fail(prov, times: int, commands: list[str], **data) -> None:
+    """MongoDB's `failCommand` fail point: the next `times` of `commands` fail as `data` says."""
+    prov.db.client.admin.command(
+        "configureFailPoint",
+        "failCommand",
+        mode={"times": times},
+        data={"failCommands": commands, **data},
+    )
+
+
+def test_transient_mongodb_failures_are_retried_and_others_are_one_line(corpus_env):
+    prov = connect(Settings.from_env())
+    try:
+        fail(prov, 3, ["update"], errorCode=10107)  # NotWritablePrimary, without a retry label
+        prov.upsert_version("v-retry", status="building")
+        fail(prov, 2, ["update"], closeConnection=True)  # the connection dropped, twice
+        prov.upsert_version("v-retry", status="committed")
+        assert prov.version("v-retry")["status"] == "committed"
+
+        fail(prov, 1, ["update"], writeConcernError={"code": 64, "errmsg": "replication timed out"})
+        with pytest.raises(Exception) as refused:
+            prov.upsert_version("v-retry", note="x")
+        assert "replication timed out" in str(refused.value)
+    finally:
+        prov.db.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        prov.close()
+
+    env = {**os.environ, "CORPUS_MONGO_RETRY_SECONDS": "2"}
+    prov = connect(Settings.from_env())
+    try:
+        fail(prov, 1000, ["find", "aggregate", "distinct"], errorCode=91)  # ShutdownInProgress
+        run = subprocess.run(
+            [CORPUS, "versions"], capture_output=True, text=True, env=env, timeout=600
+        )
+    finally:
+        prov.db.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        prov.close()
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert " ".join(run.stderr.split()).startswith("error: MongoDB failed (")

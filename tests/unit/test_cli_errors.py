@@ -24,6 +24,7 @@ def test_an_unreachable_mongodb_is_one_line_that_says_what_to_do(tmp_path):
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORPUS_")}
     env |= {"CORPUS_HOME": str(tmp_path), "CORPUS_MONGO_URI": f"mongodb://127.0.0.1:{port}/t"}
+    env["CORPUS_MONGO_RETRY_SECONDS"] = "0"  # a down server is retried for a minute otherwise
     run = subprocess.run([CORPUS, "versions"], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
