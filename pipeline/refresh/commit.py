@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
+from pymongo.errors import PyMongoError
+
 from pipeline.config import Settings
 from pipeline.items import PENDING
 from pipeline.refresh.common import step
@@ -14,6 +16,11 @@ from pipeline.storage import ObjectExists, ObjectNotFound
 
 class IncompleteVersion(RuntimeError):
     """A step was asked to go on while earlier work of the version is not done."""
+
+
+class CommittedFollowUpFailed(RuntimeError):
+    """The manifest is written, so the version exists; what provenance records of it after
+    that did not finish. The next plan finishes it (`finish_lost_commits`)."""
 
 
 def commit(settings: Settings, version: str) -> dict:
@@ -76,40 +83,53 @@ def commit(settings: Settings, version: str) -> dict:
             except ObjectExists:
                 pass
         manifest = json.loads(s.store.get(key))
-        s.prov.upsert_version(
-            version,
-            status="committed",
-            committed_at=manifest["created_at"],
-            manifest=s.store.url(key),
-            counts=manifest["counts"],
-        )
-        s.prov.update_items(version)
-        s.prov.record_event(
-            s.meta["run_id"],
-            "committed",
-            version=version,
-            policy_hash=s.meta["policy_hash"],
-            counts=manifest["counts"],
-        )
-        if not s.meta.get("decisions_from"):
-            removals = s.prov.licence_removals(version)
-            for old in s.prov.withdraw_versions_holding(removals, version):
-                s.prov.record_event(s.meta["run_id"], "version-withdrawn", subject=old, by=version)
-        examples = s.meta.get("examples")
-        if examples is None:
-            examples = s.prov.examples(version)
-            s.prov.upsert_version(version, examples=examples)
+        try:
+            s.prov.upsert_version(
+                version,
+                status="committed",
+                follow_up="pending",
+                committed_at=manifest["created_at"],
+                manifest=s.store.url(key),
+                counts=manifest["counts"],
+            )
+            s.prov.update_items(version)
+            s.prov.record_event(
+                s.meta["run_id"],
+                "committed",
+                version=version,
+                policy_hash=s.meta["policy_hash"],
+                counts=manifest["counts"],
+            )
+            if not s.meta.get("decisions_from"):
+                removals = s.prov.licence_removals(version)
+                for old in s.prov.withdraw_versions_holding(removals, version):
+                    s.prov.record_event(
+                        s.meta["run_id"], "version-withdrawn", subject=old, by=version
+                    )
+            examples = s.meta.get("examples")
+            if examples is None:
+                examples = s.prov.examples(version)
+                s.prov.upsert_version(version, examples=examples)
+            s.prov.upsert_version(version, follow_up="done")
+        except PyMongoError as exc:
+            raise CommittedFollowUpFailed(
+                f"version {version} is committed (its manifest {s.store.url(key)} is written), "
+                f"but recording it in provenance failed ({type(exc).__name__}: {exc}); "
+                "the next refresh or takedown finishes it"
+            ) from exc
         return {**summary(manifest, s.store.url(key)), **examples}
 
 
 def finish_lost_commits(settings: Settings, prov, store) -> list[str]:
-    """Versions whose manifest exists while provenance still says `building`: a commit that
-    lost its last writes. The manifest is the commit point, so their follow-up is finished
-    (idempotently) before a new version is built on the latest one."""
+    """Versions whose manifest exists while provenance still says `building`, or whose
+    follow-up is still `pending`: a commit that lost its last writes. The manifest is the
+    commit point, so their follow-up is finished (idempotently) before a new version is
+    built on the latest one."""
     lost = [
         v["_id"]
         for v in prov.versions()
-        if v.get("status") == "building" and store.exists(manifest_key(v["_id"]))
+        if (v.get("status") == "building" and store.exists(manifest_key(v["_id"])))
+        or v.get("follow_up") == "pending"
     ]
     for version in lost:
         commit(settings, version)

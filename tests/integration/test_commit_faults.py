@@ -18,6 +18,7 @@ from corpus_demo.synth import chord_progression, write_audio
 from pipeline.config import Settings
 from pipeline.provenance import StaleAttempt, connect
 from pipeline.refresh import IncompleteVersion, analyse_batch, commit, dedup, plan, write_shard
+from pipeline.refresh.commit import CommittedFollowUpFailed
 from pipeline.refresh.run import run_refresh
 from pipeline.shards.gc import collect_garbage, collect_leftovers
 from pipeline.shards.manifest import manifest_key
@@ -291,3 +292,28 @@ def test_transient_mongodb_failures_are_retried_and_others_are_one_line(corpus_e
         prov.close()
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert " ".join(run.stderr.split()).startswith("error: MongoDB failed (")
+
+
+def test_a_commit_whose_follow_up_failed_is_reported_committed_and_finished_next_run(small):
+    version, _ = built_not_committed(small, "run-follow-up")
+    prov = connect(small)
+    try:
+        fail(prov, 1, ["insert"], errorCode=2)  # the items' first insert, after the manifest
+        with pytest.raises(CommittedFollowUpFailed) as failed:
+            commit(small, version)
+        assert prov.version(version)["follow_up"] == "pending"
+    finally:
+        prov.db.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        prov.close()
+    assert f"version {version} is committed (its manifest" in str(failed.value)
+    assert "the next refresh or takedown finishes it" in str(failed.value)
+    assert open_store(small.store).exists(manifest_key(version))
+
+    later = run_refresh(small, as_of=date(2026, 11, 21), run_id="run-next")
+    assert later["parent"] == version
+    prov = connect(small)
+    try:
+        assert prov.version(version)["follow_up"] == "done"
+        assert prov.item("small:T0")["in_versions"] == [version, later["version"]]
+    finally:
+        prov.close()
