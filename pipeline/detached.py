@@ -2,8 +2,9 @@
 started by whichever client needs it first and shared by all the others.
 
 The folder holds `server.json` (address and pid of the running server), `server.lock` (so
-two starters do not race) and `server.log`. A server is only ever signalled after it has
-answered as the folder's own, never by a pid alone, which may have been reused.
+two starters do not race) and `server.log`. A server is only signalled when it answers as
+the folder's own or its process's command line names the folder, never by a pid alone,
+which may have been reused; one that runs without answering is never started twice.
 """
 
 from __future__ import annotations
@@ -78,11 +79,34 @@ class DetachedServer:
         return address if address and self.answers(address, 1.0) else None
 
     def ensure(self) -> str:
-        """The address of the running server, started when it is not up."""
+        """The address of the running server, started when it is not up. A server of this
+        folder that runs but does not answer (busy, or hung) is waited for, never doubled."""
         if address := self.running():
             return address
         with file_lock(self.folder / "server.lock"):
-            return self.running() or self._start()
+            if address := self.running():
+                return address
+            state = self._recorded()
+            if state and self._alive_as_ours(state.get("pid")):
+                deadline = time.monotonic() + self.start_timeout_s
+                while time.monotonic() < deadline:
+                    if self.answers(state["address"], 1.0):
+                        return state["address"]
+                    time.sleep(0.5)
+                raise ServerError(
+                    f"{self.name} (pid {state['pid']}) runs but does not answer on "
+                    f"{state['address']}; stop it and try again"
+                )
+            return self._start()
+
+    def _alive_as_ours(self, pid: int | None) -> bool:
+        """Process `pid` runs and its command line names this folder (a pid alone may have
+        been reused by another program since)."""
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, TypeError):
+            return False
+        return str(self.folder).encode() in cmdline
 
     def _start(self) -> str:
         log_path = self.folder / "server.log"
@@ -116,14 +140,17 @@ class DetachedServer:
             return False
         with file_lock(self.folder / "server.lock"):
             state = self._recorded()
-            ours = bool(state) and self.answers(state["address"], 1.0)
+            ours = bool(state) and (
+                self.answers(state["address"], 1.0) or self._alive_as_ours(state.get("pid"))
+            )
             if ours:
                 try:
                     os.kill(state["pid"], signal.SIGTERM)
                 except ProcessLookupError:
                     ours = False
-                for _ in range(100):
-                    if not ours or not self.answers(state["address"], 0.2):
+                deadline = time.monotonic() + 30
+                while ours and time.monotonic() < deadline:
+                    if not self._alive_as_ours(state["pid"]):
                         break
                     time.sleep(0.1)
             self.state_file.unlink(missing_ok=True)

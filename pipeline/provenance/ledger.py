@@ -421,22 +421,43 @@ class Ledger:
                 {"_id": {"$in": paths}}, {"$addToSet": {"versions": version}}
             )
 
+    def detach_shard(self, path: str, version: str) -> None:
+        """`version` no longer holds the shard at `path` (its job is to be done again)."""
+        self.db.shards.update_one({"_id": path}, {"$pull": {"versions": version}})
+
+    def shard_in_use(self, path: str, since: datetime) -> bool:
+        """Whether a committed version, or one worked on since `since`, holds the shard."""
+        found = self.db.shards.find_one({"_id": path}, {"versions": 1})
+        holders = (found or {}).get("versions") or []
+        if not holders:
+            return False
+        query = {
+            "_id": {"$in": holders},
+            "$or": [{"status": "committed"}, {"updated_at": {"$gte": since}}],
+        }
+        return bool(self.db.versions.count_documents(query))
+
     def shard_members(self, version: str) -> dict[str, list[str]]:
         """Shard path -> item keys, for the shards of `version`."""
         found = self.db.shards.find({"versions": version}, {"items": 1})
         return {doc["_id"]: doc.get("items", []) for doc in found}
 
-    def discard_version(self, version: str) -> None:
-        """Remove a version that never committed: its record, decisions, steps and jobs, and
-        its name from the shards it wrote. The event log keeps that it was discarded."""
-        if self.db.versions.count_documents({"_id": version, "status": "committed"}):
-            raise ValueError(f"version {version} is committed and is never discarded")
+    def discard_version(self, version: str, untouched_since: datetime) -> bool:
+        """Remove a version that never committed and was not touched since `untouched_since`:
+        its record, decisions, steps and jobs, and its name on the shards it wrote. The event
+        log keeps that it was discarded. False, and nothing removed, when it was touched (a
+        run took it up again) or committed meanwhile."""
+        gone = self.db.versions.delete_one(
+            {"_id": version, "status": {"$ne": "committed"}, "updated_at": {"$lt": untouched_since}}
+        )
+        if not gone.deleted_count:
+            return False
         self.db.decisions.delete_many({"version": version})
         self.db.steps.delete_many({"version": version})
         self.db.jobs.delete_many({"version": version})
         self.db.shards.update_many({"versions": version}, {"$pull": {"versions": version}})
-        self.db.versions.delete_one({"_id": version})
         self.record_event(f"gc__{version}", "version-discarded", subject=version)
+        return True
 
     def latest_committed(self) -> str | None:
         found = self.db.versions.find_one(

@@ -2,7 +2,9 @@
 restarting) are retried with backoff for a bounded time, `CORPUS_MONGO_RETRY_SECONDS` (60 by
 default). Every provenance write is an upsert, an insert or a delete keyed by a stable id, so
 doing one twice changes nothing. Anything else, and a failure that outlasts the bound, is
-raised: the command then says what failed in one line, and the run can be started again."""
+raised: the command then says what failed in one line, and the run can be started again.
+Not retried: iterating a `find` cursor (a read the command can simply do again) and the
+collection setup in `collections.ensure_collections`."""
 
 from __future__ import annotations
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from pymongo.errors import PyMongoError
 
 from pipeline.config import Settings
 from pipeline.items import PENDING
+from pipeline.provenance.ledger import utc_now
 from pipeline.refresh.common import step
 from pipeline.shards.manifest import build_manifest, dump, manifest_key
 from pipeline.storage import ObjectExists, ObjectNotFound
+
+# Revocations are stamped by the clock of whoever records them: allow for clocks that differ.
+CLOCK_SKEW = timedelta(hours=1)
 
 
 class IncompleteVersion(RuntimeError):
@@ -128,8 +132,11 @@ def finish_lost_commits(settings: Settings, prov, store) -> list[str]:
     lost = [
         v["_id"]
         for v in prov.versions()
-        if (v.get("status") == "building" and store.exists(manifest_key(v["_id"])))
-        or v.get("follow_up") == "pending"
+        if v.get("planned")
+        and (
+            (v.get("status") == "building" and store.exists(manifest_key(v["_id"])))
+            or v.get("follow_up") == "pending"
+        )
     ]
     for version in lost:
         commit(settings, version)
@@ -155,7 +162,7 @@ def _check_revocations(s) -> None:
     from pipeline.refresh.dedup import late_revocations
 
     as_of = date.fromisoformat(s.meta["as_of"])
-    since = s.meta["created_at"]
+    since = (s.meta.get("revocations_read_at") or s.meta["created_at"]) - CLOCK_SKEW
     recent = [
         r
         for r in s.prov.revocations(s.policy.needed_until(as_of).isoformat())
@@ -166,11 +173,11 @@ def _check_revocations(s) -> None:
         return
     keys = ", ".join(sorted(d["item_key"] for d in refused))
     if s.meta.get("decisions_from"):
-        s.prov.discard_version(s.version)
+        s.prov.discard_version(s.version, untouched_since=utc_now() + CLOCK_SKEW)
         then = "its plan is discarded and made again"
     else:
+        s.prov.reset_layout(s.version)  # first: if this stops here, dedup refuses them again
         s.prov.upsert_decisions(refused, s.attempt)
-        s.prov.reset_layout(s.version)
         then = "they are refused and the shards are laid out again"
     raise IncompleteVersion(
         f"version {s.version} not committed: {keys} revoked while it was built; {then}. "
@@ -191,6 +198,7 @@ def _check_shards(s, shards: list[tuple[dict, int | None]]) -> None:
             broken.append(f"shard {shard['path']} of the parent version {problem}")
         else:
             s.prov.forget_step(s.version, "write", job)
+            s.prov.detach_shard(shard["path"], s.version)
             broken.append(f"shard {shard['path']} {problem}; its job is reset")
     if broken:
         raise IncompleteVersion(
@@ -206,6 +214,8 @@ def _shard_problem(store, shard: dict, written: bool) -> str | None:
         found = store.stat(shard["path"]) if written else store.info(shard["path"])
     except ObjectNotFound:
         return "is missing from the store"
+    if written and shard["path"] != f"shards/{found.sha256}.parquet":
+        return f"holds bytes whose sha256 is {found.sha256}, not the one its name says"
     crc32c = found.crc32c or shard["crc32c"]
     if (found.size, crc32c) != (shard["bytes"], shard["crc32c"]):
         return (

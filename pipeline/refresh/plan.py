@@ -20,6 +20,7 @@ from pipeline.licensing.model import License
 from pipeline.licensing.policy import Policy
 from pipeline.licensing.revocations import apply_revocations
 from pipeline.provenance import connect
+from pipeline.provenance.ledger import utc_now
 from pipeline.reasons import Reason
 from pipeline.refresh.commit import finish_lost_commits
 from pipeline.refresh.common import refusal, rejudge, row_hash
@@ -98,6 +99,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
         parent_meta = prov.version(parent) if parent else None
         carried_from = prov.accepted_items(parent) if parent else {}
         audio_verdicts = prov.audio_verdicts(parent) if parent else {}
+        read_at = utc_now()
         revocations = prov.revocations(policy.needed_until(as_of).isoformat())
         records = [partner_record(p, partners_path) for p in partners]
         prov.upsert_partners(records, version)
@@ -167,6 +169,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
                 as_of,
                 {
                     **context,
+                    "revocations_read_at": read_at,
                     "store": store.uri,
                     "partners_file": str(partners_path),
                     "partners": [p.id for p in partners],
@@ -212,6 +215,7 @@ def plan(settings: Settings, run_id: str, as_of: date) -> Plan:
             validation=validation,
             policy=policy.model_dump(mode="json"),
             **context,
+            revocations_read_at=read_at,
             holds_until=judge.holds_until,
             items=written.count,
             licensed=len(to_analyse),

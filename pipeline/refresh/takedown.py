@@ -14,13 +14,14 @@ from pipeline.config import Settings
 from pipeline.items import Stage, Status
 from pipeline.licensing.policy import Policy
 from pipeline.provenance import connect
+from pipeline.provenance.ledger import utc_now
 from pipeline.refresh.commit import finish_lost_commits
 from pipeline.refresh.common import refusal, rejudge
 from pipeline.refresh.plan import Plan, existing_plan
 from pipeline.shards.manifest import version_id
 from pipeline.storage import open_store
 
-COPIED = ("_id", "updated_at", "batch", "shard", "parent_shard")
+NOT_COPIED = ("_id", "updated_at", "batch", "shard", "parent_shard", "attempt")
 
 
 def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: int = 7) -> Plan:
@@ -40,10 +41,11 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
         policy = Policy.model_validate(parent_meta["policy"])
         horizon = max(policy.min_validity_days, horizon_days)
         judge = policy.model_copy(update={"min_validity_days": horizon})
+        read_at = utc_now()
         revocations = prov.revocations(judge.needed_until(as_of).isoformat())
         docs, removed = [], []
         for old in prov.decisions(parent):
-            doc = {k: v for k, v in old.items() if k not in COPIED}
+            doc = {k: v for k, v in old.items() if k not in NOT_COPIED}
             doc.update(
                 version=version, run_id=run_id, as_of=as_of.isoformat(), batch=None, shard=None
             )
@@ -70,10 +72,11 @@ def plan_takedown(settings: Settings, run_id: str, as_of: date, horizon_days: in
             horizon_days=horizon,
             policy_hash=parent_meta["policy_hash"],
         )
-        prov.upsert_decisions(docs)
+        prov.upsert_decisions(docs, prov.begin_attempt(version))
         prov.upsert_version(
             version,
             kind="takedown",
+            revocations_read_at=read_at,
             run_id=run_id,
             as_of=as_of.isoformat(),
             status="building",

@@ -15,6 +15,9 @@ from pipeline.refresh.common import step
 from pipeline.shards.rows import shard_row
 from pipeline.shards.writer import shard_key, table_to_parquet, to_parquet
 from pipeline.storage import ObjectExists
+from pipeline.storage.base import describe
+
+PARQUET = "application/vnd.apache.parquet"
 
 
 def write_shard(settings: Settings, version: str, job_id: int) -> dict:
@@ -100,11 +103,17 @@ def pa_array(values: list[str]):
 
 
 def _store(s, data: bytes) -> dict:
+    """Store a shard under the hash of its bytes. One already there is those same bytes,
+    unless it was damaged: then it is replaced, since its name says what it must hold."""
     key = shard_key(data)
+    expected = describe(key, data)
     try:
-        stored = s.store.put(key, data, content_type="application/vnd.apache.parquet")
+        stored = s.store.put(key, data, content_type=PARQUET)
     except ObjectExists:
         stored = s.store.stat(key)
+        if stored != expected:
+            s.store.delete(key)
+            stored = s.store.put(key, data, content_type=PARQUET)
     return {
         "path": key,
         "rows": pq.ParquetFile(io.BytesIO(data)).metadata.num_rows,

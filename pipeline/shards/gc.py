@@ -4,8 +4,8 @@
   period by the object's own creation time (a running refresh may have uploaded it and not
   yet recorded it anywhere), or while a version still being built within the grace period
   names it.
-- Versions that never committed: a `building` record untouched for longer than the grace
-  period and without a manifest in the store, with its decision records, steps and jobs,
+- Versions that never committed: a record not committed, untouched for longer than the
+  grace period and without a manifest in the store, with its decision records, steps and jobs,
   and its `runs/<version>/` folder (validation results and Data Docs). A building record
   whose manifest exists is a commit whose last write was lost: it is left for the next run
   to finish, never discarded.
@@ -42,9 +42,16 @@ def collect_garbage(
         for key in store.list(SHARDS_PREFIX)
         if key not in referenced and _older(store, key, cutoff)
     ]
-    if not dry_run:
+    if dry_run:
+        return garbage
+    prov = connect(settings)
+    try:
+        # A run may have taken up one of these (same content, same name) since the listing.
+        garbage = [key for key in garbage if not prov.shard_in_use(key, cutoff)]
         for key in garbage:
             _delete(store, key)
+    finally:
+        prov.close()
     return garbage
 
 
@@ -66,20 +73,19 @@ def collect_leftovers(
         records = {v["_id"]: v for v in prov.versions()}
         found = Leftovers()
         for version, record in records.items():
-            abandoned = record.get("status") == "building" and record["updated_at"] < cutoff
+            abandoned = record.get("status") != "committed" and record["updated_at"] < cutoff
             if abandoned and not store.exists(manifest_key(version)):
                 found.versions.append(version)
+        if not dry_run:
+            found.versions = [v for v in found.versions if prov.discard_version(v, cutoff)]
         for key in store.list(RUNS_PREFIX):
             version = key.removeprefix(RUNS_PREFIX).split("/", 1)[0]
-            record = records.get(version)
-            kept = record is not None and version not in found.versions
+            kept = version in records and version not in found.versions
             if not kept and _older(store, key, cutoff):
                 found.objects.append(key)
         if not dry_run:
             for key in found.objects:
                 _delete(store, key)
-            for version in found.versions:
-                prov.discard_version(version)
         return found
     finally:
         prov.close()

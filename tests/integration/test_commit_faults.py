@@ -88,6 +88,22 @@ def test_a_shard_removed_before_commit_is_written_again_never_named_missing(smal
     assert corpus("verify", "--version", version).returncode == 0
 
 
+def test_a_shard_damaged_before_commit_is_replaced_never_committed_damaged(small):
+    version, shards = built_not_committed(small, "run-damaged-shard")
+    damaged = Path(small.store) / shards[0]["path"]
+    damaged.chmod(0o644)
+    damaged.write_bytes(b"PAR1 not the bytes this name promises")
+
+    with pytest.raises(IncompleteVersion) as refused:
+        commit(small, version)
+    assert f"shard {shards[0]['path']} holds bytes whose sha256 is" in str(refused.value)
+    assert "its job is reset" in str(refused.value)
+
+    result = run_refresh(small, as_of=DAY, run_id="run-damaged-shard")
+    assert result["version"] == version and result["accepted"] == 3
+    assert corpus("verify", "--version", version).returncode == 0
+
+
 def test_gc_keeps_an_unrecorded_shard_while_it_is_young(small):
     store = open_store(small.store)
     store.put("shards/" + "0" * 64 + ".parquet", b"uploaded, not yet recorded")
