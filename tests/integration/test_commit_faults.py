@@ -48,7 +48,7 @@ def small(corpus_env, tmp_path, monkeypatch):
         json.dumps({"partners": [{"id": "small", "name": "Small", "location": str(delivery)}]})
     )
     monkeypatch.setenv("CORPUS_PARTNERS", str(partners))
-    return Settings.from_env(batch_size=2, shard_target_bytes=200_000)
+    return Settings.from_env(batch_size=3, shard_target_bytes=200_000)
 
 
 def built_not_committed(settings: Settings, run_id: str) -> tuple[str, list[dict]]:
