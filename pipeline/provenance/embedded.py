@@ -38,25 +38,31 @@ def ping(uri: str, timeout_ms: int = 1000) -> bool:
         client.close()
 
 
+def secantus_command(port: int, storage: Path, *options: str) -> list[str]:
+    """The command line of a SecantusDB server on 127.0.0.1:`port` keeping its data in
+    `storage` (the tests' server adds `--enable-test-commands`)."""
+    return [
+        sys.executable,
+        "-m",
+        "secantus",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        str(storage),
+        *options,
+        "--log-level",
+        "WARNING",
+    ]
+
+
 def _server(home: Path) -> DetachedServer:
     folder = home / "mongo"
     return DetachedServer(
         name="embedded MongoDB-wire server",
         folder=folder,
-        command=lambda port: [
-            sys.executable,
-            "-m",
-            "secantus",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--storage-path",
-            str(folder / "data"),
-            "--sync-on-commit",
-            "--log-level",
-            "WARNING",
-        ],
+        command=lambda port: secantus_command(port, folder / "data", "--sync-on-commit"),
         address=_uri,
         answers=lambda uri, timeout_s: ping(uri, timeout_ms=int(timeout_s * 1000)),
         start_timeout_s=START_TIMEOUT_S,

@@ -80,10 +80,15 @@ class RetryingDatabase:
     def __init__(self, db: Database, seconds: float | None = None):
         self._db = db
         self._seconds = retry_seconds() if seconds is None else seconds
+        self._collections: dict[str, RetryingCollection] = {}
 
     def __getattr__(self, name: str):
         value = getattr(self._db, name)
-        return RetryingCollection(value, self._seconds) if isinstance(value, Collection) else value
+        if not isinstance(value, Collection):
+            return value
+        return self[name]
 
     def __getitem__(self, name: str) -> RetryingCollection:
-        return RetryingCollection(self._db[name], self._seconds)
+        if name not in self._collections:
+            self._collections[name] = RetryingCollection(self._db[name], self._seconds)
+        return self._collections[name]

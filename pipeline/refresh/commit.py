@@ -11,7 +11,7 @@ from pipeline.config import Settings
 from pipeline.items import PENDING
 from pipeline.provenance.ledger import utc_now
 from pipeline.refresh.common import step
-from pipeline.shards.manifest import build_manifest, dump, manifest_key
+from pipeline.shards.manifest import build_manifest, dump, load_manifest, manifest_key
 from pipeline.storage import ObjectExists, ObjectNotFound
 
 # Revocations are stamped by the clock of whoever records them: allow for clocks that differ.
@@ -35,9 +35,7 @@ def commit(settings: Settings, version: str) -> dict:
             _check_complete(s)
             _check_revocations(s)
             parent_manifest = (
-                json.loads(s.store.get(manifest_key(s.meta["parent"])))
-                if s.meta.get("parent")
-                else {"shards": []}
+                load_manifest(s.store, s.meta["parent"]) if s.meta.get("parent") else {"shards": []}
             )
             if s.meta.get("decisions_from"):
                 counts = parent_manifest["counts"]
@@ -163,12 +161,9 @@ def _check_revocations(s) -> None:
 
     as_of = date.fromisoformat(s.meta["as_of"])
     since = (s.meta.get("revocations_read_at") or s.meta["created_at"]) - CLOCK_SKEW
-    recent = [
-        r
-        for r in s.prov.revocations(s.policy.needed_until(as_of).isoformat())
-        if (r.get("recorded_at") or since) >= since
-    ]
-    refused = late_revocations(s, s.prov.accepted_matching(s.version, recent))
+    in_effect = s.prov.revocations(s.policy.needed_until(as_of).isoformat())
+    recent = [r for r in in_effect if (r.get("recorded_at") or since) >= since]
+    refused = late_revocations(s, s.prov.accepted_matching(s.version, recent), in_effect)
     if not refused:
         return
     keys = ", ".join(sorted(d["item_key"] for d in refused))

@@ -126,11 +126,13 @@ def _undecided(doc: dict) -> dict:
     }
 
 
-def late_revocations(s, candidates: list[dict]) -> list[dict]:
+def late_revocations(s, candidates: list[dict], revocations: list[dict] | None = None):
     """Refusals for items revoked after `plan` judged them (while audio was analysed), so
-    a revocation recorded during the build does not land in the version."""
+    a revocation recorded during the build does not land in the version. `revocations`:
+    those in effect, when the caller has read them already."""
     as_of = date.fromisoformat(s.meta["as_of"])
-    revocations = s.prov.revocations(s.policy.needed_until(as_of).isoformat())
+    if revocations is None:
+        revocations = s.prov.revocations(s.policy.needed_until(as_of).isoformat())
     refused = []
     for doc in candidates:
         licence, decision = rejudge(doc, s.policy, as_of, revocations)
